@@ -1,6 +1,12 @@
 //! The command line: `p2p-di rs`, `p2p-di peer`, `p2p-di lab`.
 
-use clap::{Parser, Subcommand};
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use p2p_di_actors::config::{self, LogConfig, LogFormat, LogLevel, RsConfig};
+use serde::{de::DeserializeOwned, Serialize};
+use slog::{info, Logger};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 /// P2P-DI/1.0: share IETF RFCs peer to peer through a distributed index.
 #[derive(Debug, Parser)]
@@ -13,18 +19,159 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the registration server.
-    Rs,
+    Rs(RsArgs),
     /// Run a peer: its RFC server, its RS link and its downloader.
     Peer,
     /// Run the experiments and write curves and a report.
     Lab,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Term,
+    Json,
+}
+
+/// Flags every daemon takes.
+#[derive(Debug, Args)]
+struct Common {
+    /// A RON config file; flags override what it says.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the default config as RON and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// error, warn, info, debug (every message head) or trace.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<Level>,
+    /// term or json.
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<Format>,
+}
+
+impl Common {
+    fn apply_log(&self, log: &mut LogConfig) {
+        if let Some(level) = self.log_level {
+            log.level = match level {
+                Level::Error => LogLevel::Error,
+                Level::Warn => LogLevel::Warn,
+                Level::Info => LogLevel::Info,
+                Level::Debug => LogLevel::Debug,
+                Level::Trace => LogLevel::Trace,
+            };
+        }
+        if let Some(format) = self.log_format {
+            log.format = match format {
+                Format::Term => LogFormat::Term,
+                Format::Json => LogFormat::Json,
+            };
+        }
+    }
+
+    /// The config file's content, or the default.
+    fn load<T: DeserializeOwned + Default>(&self) -> anyhow::Result<T> {
+        match &self.config {
+            Some(path) => Ok(config::load(path)?),
+            None => Ok(T::default()),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct RsArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Address and port to listen on (default 0.0.0.0:65423).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// Seconds a peer stays active without news (default 7200).
+    #[arg(long, value_name = "SECS")]
+    ttl: Option<u64>,
+    /// Folder of the registry's durable state (default ./p2p-di-rs-state).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+}
+
 /// Runs the command the user chose.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Rs | Command::Peer | Command::Lab => {
-            anyhow::bail!("this command is not built yet")
+        Command::Rs(args) => run_rs(args),
+        Command::Peer | Command::Lab => anyhow::bail!("this command is not built yet"),
+    }
+}
+
+fn print_default<T: Serialize + Default>() {
+    println!("{}", config::to_ron(&T::default()));
+}
+
+fn run_rs(args: RsArgs) -> anyhow::Result<()> {
+    if args.common.print_config {
+        print_default::<RsConfig>();
+        return Ok(());
+    }
+    let mut config: RsConfig = args.common.load()?;
+    args.common.apply_log(&mut config.log);
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(ttl) = args.ttl {
+        config.ttl_secs = ttl;
+    }
+    if let Some(dir) = args.state_dir {
+        config.state_dir = dir;
+    }
+    config
+        .validate()
+        .map_err(|err| anyhow::anyhow!("{}: {err}", source_name(args.common.config.as_deref())))?;
+    crate::raise_fd_limit();
+    let log = crate::root_logger(&config.log);
+    let system = actix::System::new();
+    let result = system.block_on(async {
+        let rs = p2p_di_actors::rs::start(&config, log.clone())
+            .await
+            .context("starting the registration server")?;
+        wait_for_shutdown(&log).await;
+        rs.flush().await;
+        info!(log, "registration server stopped");
+        anyhow::Ok(())
+    });
+    drop(log);
+    result
+}
+
+fn source_name(path: Option<&Path>) -> String {
+    path.map_or_else(|| "command line".to_owned(), |p| p.display().to_string())
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn wait_for_shutdown(log: &Logger) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => info!(log, "interrupted; shutting down"),
+                    _ = term.recv() => info!(log, "terminated; shutting down"),
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        info!(log, "interrupted; shutting down");
     }
 }

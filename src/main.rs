@@ -1,20 +1,51 @@
 //! `p2p-di`: the registration server, the peer daemon and the lab.
 //!
-//! This file parses the command line, builds the root logger and runs the
-//! chosen command; `cli.rs` holds the argument types.
+//! This file parses the command line, builds the root logger, and runs the
+//! chosen command; `cli.rs` holds the commands.
 
 mod cli;
 
 use clap::Parser;
+use p2p_di_actors::config::{LogConfig, LogFormat, LogLevel};
+use slog::{o, Drain, Logger};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    match cli::run(cli) {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("p2p-di: error: {err:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The root logger: to stderr, as terminal lines or JSON, at `config.level`.
+pub fn root_logger(config: &LogConfig) -> Logger {
+    let level = match config.level {
+        LogLevel::Error => slog::Level::Error,
+        LogLevel::Warn => slog::Level::Warning,
+        LogLevel::Info => slog::Level::Info,
+        LogLevel::Debug => slog::Level::Debug,
+        LogLevel::Trace => slog::Level::Trace,
+    };
+    let drain = match config.format {
+        LogFormat::Term => {
+            let decorator = slog_term::PlainDecorator::new(std::io::stderr());
+            let drain = slog_term::FullFormat::new(decorator).build().fuse();
+            slog_async::Async::new(drain).chan_size(8192).build().fuse()
+        }
+        LogFormat::Json => {
+            let drain = slog_json::Json::default(std::io::stderr()).fuse();
+            slog_async::Async::new(drain).chan_size(8192).build().fuse()
+        }
+    };
+    Logger::root(drain.filter_level(level).fuse(), o!())
+}
+
+/// Raises the open-file limit as far as allowed: a server must be able to
+/// hold its connection limit (1024 by default) plus its own files.
+pub fn raise_fd_limit() {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
 }

@@ -1,0 +1,260 @@
+//! Configuration: serde structs with defaults, and RON loading whose errors
+//! name the file, the line, the column and the field.
+
+use crate::wire::WireLimits;
+use serde::{Deserialize, Serialize};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration file that could not be read or does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file does not parse, or a field holds a wrong value.
+    #[error("{path}:{line}:{column}: {field}{message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Line of the error, from 1.
+        line: usize,
+        /// Column of the error, from 1.
+        column: usize,
+        /// The field at fault, as `field: ` or `outer.inner: `, or empty.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Parses `text`, the content of `path`, as a RON config.
+pub fn from_ron_str<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
+    let parse_error = |span: ron::error::Span, field: String, message: String| ConfigError::Parse {
+        path: path.to_owned(),
+        line: span.start.line,
+        column: span.start.col,
+        field: if field.is_empty() || field == "." {
+            String::new()
+        } else {
+            format!("field `{field}`: ")
+        },
+        message,
+    };
+    let mut de = ron::Deserializer::from_str(text)
+        .map_err(|err| parse_error(err.span, String::new(), err.code.to_string()))?;
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let field = err.path().to_string();
+        let spanned = de.span_error(err.into_inner());
+        parse_error(spanned.span, field, spanned.code.to_string())
+    })?;
+    de.end().map_err(|err| {
+        let spanned = de.span_error(err);
+        parse_error(spanned.span, String::new(), spanned.code.to_string())
+    })?;
+    Ok(value)
+}
+
+/// Reads and parses the RON config at `path`.
+pub fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    from_ron_str(path, &text)
+}
+
+/// A config printed as commented-free, pretty RON.
+pub fn to_ron<T: Serialize>(config: &T) -> String {
+    let pretty = ron::ser::PrettyConfig::new().struct_names(true);
+    ron::ser::to_string_pretty(config, pretty).unwrap_or_else(|err| format!("// {err}"))
+}
+
+/// How much a log shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Failures only.
+    Error,
+    /// Misbehaving remotes too.
+    Warn,
+    /// Lifecycle and registry changes too.
+    #[default]
+    Info,
+    /// Every message head too.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+/// How a log is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Term,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// The lowest level written: error, warn, info, debug or trace.
+    pub level: LogLevel,
+    /// term or json.
+    pub format: LogFormat,
+}
+
+/// Limits a server enforces on every connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerLimits {
+    /// Longest request head, in bytes, not counting its line end (413 past it).
+    pub max_head_bytes: usize,
+    /// Longest body this side accepts, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds a client has, from connecting, to send its whole request
+    /// (408 past it); also the longest a reply may stall while being written.
+    pub request_timeout_secs: u64,
+    /// Connections served at once; past it a new one gets 503.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        let wire = WireLimits::default();
+        ServerLimits {
+            max_head_bytes: wire.max_head_bytes,
+            max_body_bytes: wire.max_body_bytes,
+            request_timeout_secs: 10,
+            max_connections: 1024,
+        }
+    }
+}
+
+impl ServerLimits {
+    /// The codec limits.
+    pub fn wire(&self) -> WireLimits {
+        WireLimits {
+            max_head_bytes: self.max_head_bytes,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+
+    /// The request timeout as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+/// The registration server's configuration (`p2p-di rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RsConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Seconds a peer stays active after REGISTER, KEEPALIVE or PQUERY.
+    pub ttl_secs: u64,
+    /// Folder of the registry's journal and snapshot; created if missing.
+    pub state_dir: PathBuf,
+    /// Host name the RS puts in its replies; the machine's name if unset.
+    pub host: Option<String>,
+    /// Most peer records kept; past it the oldest inactive one is dropped,
+    /// and with none inactive a new registration gets 503.
+    pub max_peers: usize,
+    /// Per-connection limits.
+    pub limits: ServerLimits,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+impl Default for RsConfig {
+    fn default() -> Self {
+        RsConfig {
+            listen: SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::UNSPECIFIED,
+                crate::wire::RS_PORT,
+            )),
+            ttl_secs: 7200,
+            state_dir: PathBuf::from("p2p-di-rs-state"),
+            host: None,
+            max_peers: 1_000_000,
+            limits: ServerLimits::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl RsConfig {
+    /// Checks values serde cannot: a TTL of at least one second, a peer cap
+    /// and limits above zero.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.ttl_secs == 0 {
+            return Err("ttl_secs must be at least 1".into());
+        }
+        if self.max_peers == 0 {
+            return Err("max_peers must be at least 1".into());
+        }
+        validate_limits(&self.limits)
+    }
+}
+
+fn validate_limits(limits: &ServerLimits) -> Result<(), String> {
+    if limits.max_connections == 0 {
+        return Err("limits.max_connections must be at least 1".into());
+    }
+    if limits.max_head_bytes < 64 {
+        return Err("limits.max_head_bytes must be at least 64".into());
+    }
+    if limits.request_timeout_secs == 0 {
+        return Err("limits.request_timeout_secs must be at least 1".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrong_field_is_named_with_its_line_and_column() {
+        let text = "(\n  ttl_secs: 60,\n  limits: (\n    max_connections: \"many\",\n  ),\n)\n";
+        let err = from_ron_str::<RsConfig>(Path::new("rs.ron"), text).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.starts_with("rs.ron:4:"), "{shown}");
+        assert!(shown.contains("limits.max_connections"), "{shown}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused() {
+        let err = from_ron_str::<RsConfig>(Path::new("x.ron"), "(ttl: 5)").unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.starts_with("x.ron:1:"), "{shown}");
+        assert!(shown.contains("ttl"), "{shown}");
+    }
+
+    #[test]
+    fn an_empty_struct_is_the_default() {
+        let config: RsConfig = from_ron_str(Path::new("x.ron"), "()").unwrap();
+        assert_eq!(config, RsConfig::default());
+    }
+
+    #[test]
+    fn the_printed_default_parses_back() {
+        let text = to_ron(&RsConfig::default());
+        let config: RsConfig = from_ron_str(Path::new("x.ron"), &text).unwrap();
+        assert_eq!(config, RsConfig::default());
+    }
+}

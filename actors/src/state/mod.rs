@@ -1,0 +1,4 @@
+//! Pure state machines: no actix, no sockets, time passed in.
+
+pub mod registry;
+pub mod throttle;

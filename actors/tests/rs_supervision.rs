@@ -1,0 +1,63 @@
+//! The registry comes back after a panic, with every acknowledged
+//! registration: real sockets on 127.0.0.1, in-process actors.
+
+use p2p_di_actors::config::RsConfig;
+use p2p_di_actors::rs::{
+    self,
+    registry::{GetStats, InjectPanic},
+};
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn exchange(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).await.unwrap();
+    String::from_utf8(reply).unwrap()
+}
+
+fn quiet() -> slog::Logger {
+    slog::Logger::root(slog::Discard, slog::o!())
+}
+
+#[actix_rt::test]
+async fn a_panicking_registry_restarts_and_loses_no_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = RsConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        state_dir: dir.path().join("state"),
+        host: Some("rs".into()),
+        ..RsConfig::default()
+    };
+    let rs = rs::start(&config, quiet()).await.unwrap();
+    let mut cookies = Vec::new();
+    for port in 1..=10 {
+        let request = format!("REGISTER&*P2P-DI/1.0&*h{port}&*Linux&*{port}\r\n");
+        let reply = exchange(rs.local_addr, &request).await;
+        cookies.push(reply.trim_end().rsplit("&*").next().unwrap().to_owned());
+    }
+    assert_eq!(rs.registry.send(GetStats).await.unwrap().restarts, 0);
+
+    // The panic loses the message that caused it, and only that one.
+    assert!(rs.registry.send(InjectPanic).await.is_err());
+    let stats = rs.registry.send(GetStats).await.unwrap();
+    assert_eq!(stats.restarts, 1);
+    assert_eq!(stats.records, 10);
+
+    for (i, cookie) in cookies.iter().enumerate() {
+        let request = format!("KEEPALIVE&*P2P-DI/1.0&*{cookie}&*h{}&*Linux\r\n", i + 1);
+        let reply = exchange(rs.local_addr, &request).await;
+        assert_eq!(reply, "P2P-DI/1.0&*200&*OK&*rs&*Linux\r\n");
+    }
+    let reply = exchange(rs.local_addr, "REGISTER&*P2P-DI/1.0&*new&*Linux&*99\r\n").await;
+    assert!(
+        reply.starts_with("P2P-DI/1.0&*200&*OK&*rs&*Linux&*"),
+        "{reply}"
+    );
+
+    // and it survives a second panic too
+    assert!(rs.registry.send(InjectPanic).await.is_err());
+    assert_eq!(rs.registry.send(GetStats).await.unwrap().records, 11);
+}

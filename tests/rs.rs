@@ -1,0 +1,427 @@
+//! End-to-end tests of `p2p-di rs`: the real binary on 127.0.0.1.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const OS: &str = "Linux";
+
+fn rs_config(dir: &Path, extra: &str) -> String {
+    let path = dir.join("rs.ron");
+    std::fs::write(
+        &path,
+        format!("(host: Some(\"rs-host\"), limits: (request_timeout_secs: 1), {extra})"),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn start_rs(dir: &Path, extra_config: &str, args: &[&str]) -> Daemon {
+    let config = rs_config(dir, extra_config);
+    let mut all = vec![
+        "rs",
+        "--config",
+        &config,
+        "--listen",
+        "127.0.0.1:0",
+        "--state-dir",
+        "state",
+    ];
+    all.extend_from_slice(args);
+    Daemon::start(&all, dir)
+}
+
+fn ok(extra: &str) -> String {
+    format!("P2P-DI/1.0&*200&*OK&*rs-host&*{OS}{extra}\r\n")
+}
+
+fn status(code_phrase: &str) -> String {
+    format!("P2P-DI/1.0&*{code_phrase}&*rs-host&*{OS}\r\n")
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn rfc3339(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+fn register(addr: std::net::SocketAddr, host: &str, port: u16) -> String {
+    cookie_of(&exchange(
+        addr,
+        format!("REGISTER&*P2P-DI/1.0&*{host}&*{OS}&*{port}\r\n").as_bytes(),
+    ))
+}
+
+#[test]
+fn the_life_cycle_is_exact_on_the_wire() {
+    let dir = tempfile::tempdir().unwrap();
+    let rs = start_rs(dir.path(), "", &[]);
+    let before = unix_now();
+    let b = register(rs.addr, "hostB", 65401);
+    let a = register(rs.addr, "hostA", 65402);
+    let after = unix_now();
+    assert_ne!(a, b);
+    assert!(
+        a.parse::<u64>().unwrap() >= 1 << 52,
+        "cookies are large: {a}"
+    );
+
+    let reply = text(&exchange(
+        rs.addr,
+        format!("PQUERY&*P2P-DI/1.0&*{a}&*hostA&*{OS}\r\n").as_bytes(),
+    ));
+    let candidates: Vec<String> = (before..=after)
+        .map(|t| {
+            let line = format!("hostB&*127.0.0.1&*65401&*7200&*1&*{}\r\n", rfc3339(t));
+            format!("{}{line}", ok(&format!("&*{}", line.len())))
+        })
+        .collect();
+    assert!(candidates.contains(&reply), "{reply:?}");
+    assert!(!reply.contains(&b), "the list never shows a cookie");
+
+    let keepalive = format!("KEEPALIVE&*P2P-DI/1.0&*{b}&*hostB&*{OS}\r\n");
+    assert_eq!(text(&exchange(rs.addr, keepalive.as_bytes())), ok(""));
+    let leave = format!("LEAVE&*P2P-DI/1.0&*{b}&*hostB&*{OS}\r\n");
+    assert_eq!(text(&exchange(rs.addr, leave.as_bytes())), ok(""));
+    // LEAVE again: 200, nothing changes; KEEPALIVE from the inactive peer: 403
+    assert_eq!(text(&exchange(rs.addr, leave.as_bytes())), ok(""));
+    assert_eq!(
+        text(&exchange(rs.addr, keepalive.as_bytes())),
+        status("403&*Forbidden")
+    );
+    let pquery_a = format!("PQUERY&*P2P-DI/1.0&*{a}&*hostA&*{OS}\r\n");
+    assert_eq!(
+        text(&exchange(rs.addr, pquery_a.as_bytes())),
+        status("404&*No Active Peers")
+    );
+
+    // B registers again with its cookie: same cookie, two registrations
+    let again = exchange(
+        rs.addr,
+        format!("REGISTER&*P2P-DI/1.0&*hostB&*{OS}&*65401&*{b}\r\n").as_bytes(),
+    );
+    assert_eq!(text(&again), ok(&format!("&*{b}")));
+    let reply = text(&exchange(rs.addr, pquery_a.as_bytes()));
+    assert!(
+        reply.contains("hostB&*127.0.0.1&*65401&*7200&*2&*"),
+        "{reply}"
+    );
+
+    // an unknown cookie: 403 and nothing changes
+    let unknown = "KEEPALIVE&*P2P-DI/1.0&*12345&*hostX&*Linux\r\n";
+    assert_eq!(
+        text(&exchange(rs.addr, unknown.as_bytes())),
+        status("403&*Forbidden")
+    );
+    let unknown_pq = "PQUERY&*P2P-DI/1.0&*12345&*hostX&*Linux\r\n";
+    assert_eq!(
+        text(&exchange(rs.addr, unknown_pq.as_bytes())),
+        status("403&*Forbidden")
+    );
+    let unknown_leave = "LEAVE&*P2P-DI/1.0&*12345&*hostX&*Linux\r\n";
+    assert_eq!(
+        text(&exchange(rs.addr, unknown_leave.as_bytes())),
+        status("403&*Forbidden")
+    );
+}
+
+#[test]
+fn every_message_head_is_logged_at_debug() {
+    let dir = tempfile::tempdir().unwrap();
+    let rs = start_rs(dir.path(), "", &["--log-level", "debug"]);
+    let b = register(rs.addr, "hostB", 65401);
+    let head = format!("REGISTER&*P2P-DI/1.0&*hostB&*{OS}&*65401");
+    wait_until(Duration::from_secs(5), "the head in the log", || {
+        rs.messages()
+            .iter()
+            .any(|m| m["msg"] == "request" && m["head"] == head.as_str())
+    });
+    assert!(rs.messages().iter().any(|m| m["msg"] == "peer registered"));
+    drop(b);
+}
+
+#[test]
+fn a_peer_expires_when_its_ttl_runs_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let rs = start_rs(dir.path(), "", &["--ttl", "2"]);
+    let a = register(rs.addr, "hostA", 1);
+    let b = register(rs.addr, "hostB", 2);
+    let pquery_a = format!("PQUERY&*P2P-DI/1.0&*{a}&*hostA&*{OS}\r\n");
+    let reply = text(&exchange(rs.addr, pquery_a.as_bytes()));
+    assert!(reply.contains("hostB&*127.0.0.1&*2&*2&*1&*"), "{reply}");
+    // A keeps itself alive (PQUERY resets its TTL); B says nothing.
+    let started = Instant::now();
+    wait_until(Duration::from_secs(6), "B to expire", || {
+        text(&exchange(rs.addr, pquery_a.as_bytes())) == status("404&*No Active Peers")
+    });
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "expired too early"
+    );
+    let keepalive_b = format!("KEEPALIVE&*P2P-DI/1.0&*{b}&*hostB&*{OS}\r\n");
+    assert_eq!(
+        text(&exchange(rs.addr, keepalive_b.as_bytes())),
+        status("403&*Forbidden")
+    );
+    wait_until(Duration::from_secs(5), "the sweeper to log it", || {
+        rs.logged("peer expired")
+    });
+}
+
+#[test]
+fn what_the_rs_acknowledged_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rs = start_rs(dir.path(), "", &[]);
+    let cookies: Vec<String> = (0..20)
+        .map(|i| register(rs.addr, &format!("h{i}"), 1000 + i))
+        .collect();
+    // h0 registers twice; h1 leaves
+    let again = format!("REGISTER&*P2P-DI/1.0&*h0&*{OS}&*1000&*{}\r\n", cookies[0]);
+    assert_eq!(cookie_of(&exchange(rs.addr, again.as_bytes())), cookies[0]);
+    let leave = format!("LEAVE&*P2P-DI/1.0&*{}&*h1&*{OS}\r\n", cookies[1]);
+    assert_eq!(text(&exchange(rs.addr, leave.as_bytes())), ok(""));
+    rs.signal(libc::SIGKILL);
+    rs.wait_exit(Duration::from_secs(5));
+    drop(rs);
+
+    let rs = start_rs(dir.path(), "", &[]);
+    for (i, cookie) in cookies.iter().enumerate() {
+        let keepalive = format!("KEEPALIVE&*P2P-DI/1.0&*{cookie}&*h{i}&*{OS}\r\n");
+        let want = if i == 1 {
+            status("403&*Forbidden")
+        } else {
+            ok("")
+        };
+        assert_eq!(
+            text(&exchange(rs.addr, keepalive.as_bytes())),
+            want,
+            "peer {i}"
+        );
+    }
+    // the left peer registers again with its cookie and keeps it
+    let back = format!("REGISTER&*P2P-DI/1.0&*h1&*{OS}&*1001&*{}\r\n", cookies[1]);
+    assert_eq!(cookie_of(&exchange(rs.addr, back.as_bytes())), cookies[1]);
+    let pquery = format!("PQUERY&*P2P-DI/1.0&*{}&*h5&*{OS}\r\n", cookies[5]);
+    let list = text(&exchange(rs.addr, pquery.as_bytes()));
+    assert!(list.contains("h0&*127.0.0.1&*1000&*7200&*2&*"), "{list}");
+    assert!(list.contains("h1&*127.0.0.1&*1001&*7200&*2&*"), "{list}");
+    assert_eq!(list.matches("\r\n").count(), 1 + 19);
+}
+
+#[test]
+fn two_hundred_concurrent_registrations_get_distinct_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let rs = start_rs(dir.path(), "", &[]);
+    let addr = rs.addr;
+    let threads: Vec<_> = (0..200u16)
+        .map(|i| std::thread::spawn(move || register(addr, &format!("p{i}"), 20_000 + i)))
+        .collect();
+    let mut cookies: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let first = cookies[0].clone();
+    cookies.sort();
+    cookies.dedup();
+    assert_eq!(cookies.len(), 200);
+    let reply = exchange(
+        addr,
+        format!("PQUERY&*P2P-DI/1.0&*{first}&*p0&*{OS}\r\n").as_bytes(),
+    );
+    let reply = text(&reply);
+    let lines: Vec<&str> = reply.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1 + 199, "head and 199 peers");
+    assert!(!reply.contains("p0&*127.0.0.1&*20000&*"));
+}
+
+#[test]
+fn every_error_row_is_answered_and_the_connection_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let rs = start_rs(dir.path(), "", &[]);
+    let too_long = format!("PQUERY&*P2P-DI/1.0&*1&*{}&*Linux\r\n", "h".repeat(5000));
+    let cases: Vec<(String, &str)> = vec![
+        ("\r\n".into(), "400&*Bad Request"),
+        (
+            "REGISTER&*P2P-DI/1.0&*h&*Linux\r\n".into(),
+            "400&*Bad Request",
+        ),
+        (
+            "REGISTER&*P2P-DI/1.0&*h&*Linux&*http\r\n".into(),
+            "400&*Bad Request",
+        ),
+        (
+            "REGISTER&*P2P-DI/1.0&*&*Linux&*80\r\n".into(),
+            "400&*Bad Request",
+        ),
+        (
+            "KEEPALIVE&*P2P-DI/1.0&*-1&*h&*Linux\r\n".into(),
+            "400&*Bad Request",
+        ),
+        (
+            "KEEPALIVE&*P2P-DI/1.0&*77&*h&*Linux\r\n".into(),
+            "403&*Forbidden",
+        ),
+        (too_long, "413&*Request Too Large"),
+        (
+            "GET&*RFC&*9264&*P2P-DI/1.0&*h&*Linux\r\n".into(),
+            "501&*Not Implemented",
+        ),
+        (
+            "DELETE&*P2P-DI/1.0&*1&*h&*Linux\r\n".into(),
+            "501&*Not Implemented",
+        ),
+        (
+            "REGISTER&*P2P-DI/2.0&*h&*Linux&*80\r\n".into(),
+            "505&*P2P-DI Version Not Supported",
+        ),
+    ];
+    for (request, want) in cases {
+        assert_eq!(
+            text(&exchange(rs.addr, request.as_bytes())),
+            status(want),
+            "{request:?}"
+        );
+    }
+    // a head ended by closing the connection is a request
+    let reply = exchange_eof(rs.addr, b"REGISTER&*P2P-DI/1.0&*h&*Linux&*80");
+    cookie_of(&reply);
+    // a connection closed before sending anything gets no reply
+    assert_eq!(exchange_eof(rs.addr, b""), b"");
+}
+
+#[test]
+fn a_silent_or_half_line_client_is_cut_off_and_holds_nobody_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let rs = start_rs(dir.path(), "", &[]); // request timeout 1 s
+    let mut silent = TcpStream::connect(rs.addr).unwrap();
+    let mut half = TcpStream::connect(rs.addr).unwrap();
+    half.write_all(b"REGISTER&*P2P-DI/1.0&*h").unwrap();
+    // meanwhile others are served at once
+    let served = Instant::now();
+    register(rs.addr, "busy", 7);
+    assert!(served.elapsed() < Duration::from_millis(900));
+    for stream in [&mut silent, &mut half] {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).unwrap();
+        assert_eq!(text(&reply), status("408&*Request Timeout"));
+    }
+}
+
+#[test]
+fn past_the_connection_limit_a_client_gets_503_and_later_ones_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("limit.ron");
+    std::fs::write(
+        &config,
+        "(host: Some(\"rs-host\"), limits: (request_timeout_secs: 5, max_connections: 4))",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let rs = Daemon::start(
+        &[
+            "rs",
+            "--config",
+            config,
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            "state",
+        ],
+        dir.path(),
+    );
+    let held: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(rs.addr).unwrap())
+        .collect();
+    // Once the four held connections are accepted, every fifth gets 503.
+    let register = b"REGISTER&*P2P-DI/1.0&*h&*Linux&*80\r\n";
+    wait_until(Duration::from_secs(5), "a 503", || {
+        text(&exchange(rs.addr, register)) == status("503&*Service Unavailable")
+    });
+    drop(held);
+    wait_until(Duration::from_secs(5), "a free slot", || {
+        exchange(rs.addr, register).starts_with(b"P2P-DI/1.0&*200")
+    });
+}
+
+#[test]
+fn a_bad_config_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.ron");
+    std::fs::write(&path, "(\n  ttl_secs: 10,\n  max_peers: \"lots\",\n)\n").unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["rs", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.ron:3:"), "{err}");
+    assert!(err.contains("max_peers"), "{err}");
+}
+
+#[test]
+fn a_damaged_state_stops_the_start_and_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::write(state.join("journal.0"), "0000000000000000 Left(cookie:1)\n").unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["rs", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("journal.0:1") && err.contains("checksum"),
+        "{err}"
+    );
+    assert!(state.join("journal.0").exists(), "never silently emptied");
+}
+
+#[test]
+fn print_config_prints_a_config_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["rs", "--print-config"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let path = dir.path().join("printed.ron");
+    std::fs::write(&path, &out.stdout).unwrap();
+    let text = text(&out.stdout);
+    assert!(text.contains("ttl_secs: 7200"), "{text}");
+    assert!(text.contains("65423"), "{text}");
+    // it loads back: start an RS from it (on an ephemeral port)
+    let rs = Daemon::start(
+        &[
+            "rs",
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            "st",
+        ],
+        dir.path(),
+    );
+    register(rs.addr, "x", 1);
+}
+
+#[test]
+fn sigterm_stops_the_rs_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rs = start_rs(dir.path(), "", &[]);
+    register(rs.addr, "x", 1);
+    rs.signal(libc::SIGTERM);
+    let status = rs.wait_exit(Duration::from_secs(5));
+    assert!(status.success(), "{status}");
+}
