@@ -2,11 +2,14 @@
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use p2p_di_actors::config::{self, LogConfig, LogFormat, LogLevel, RsConfig};
+use p2p_di_actors::config::{self, LogConfig, LogFormat, LogLevel, PeerConfig, RsConfig};
+use p2p_di_actors::peer::downloader::{Fetch, Outcome};
+use p2p_di_actors::peer::link::{Leave, WaitJoined};
 use serde::{de::DeserializeOwned, Serialize};
-use slog::{info, Logger};
+use slog::{info, warn, Logger};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// P2P-DI/1.0: share IETF RFCs peer to peer through a distributed index.
 #[derive(Debug, Parser)]
@@ -21,7 +24,7 @@ enum Command {
     /// Run the registration server.
     Rs(RsArgs),
     /// Run a peer: its RFC server, its RS link and its downloader.
-    Peer,
+    Peer(PeerArgs),
     /// Run the experiments and write curves and a report.
     Lab,
 }
@@ -101,12 +104,103 @@ struct RsArgs {
     state_dir: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+struct PeerArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The registration server (default 127.0.0.1:65423).
+    #[arg(long, value_name = "ADDR:PORT")]
+    rs: Option<String>,
+    /// Address and port of this peer's RFC server (default: the first free
+    /// port in 65400-65500 on all interfaces).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// Folder of rfcNNNN.txt documents and titles.tsv (default ./rfcs).
+    #[arg(long, value_name = "DIR")]
+    rfc_dir: Option<PathBuf>,
+    /// Host name to register with (default: this machine's).
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+    /// RFCs to download after joining, then keep serving.
+    #[arg(long, value_name = "N[,N...]", value_delimiter = ',')]
+    get: Vec<u32>,
+}
+
 /// Runs the command the user chose.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Rs(args) => run_rs(args),
-        Command::Peer | Command::Lab => anyhow::bail!("this command is not built yet"),
+        Command::Peer(args) => run_peer(args),
+        Command::Lab => anyhow::bail!("this command is not built yet"),
     }
+}
+
+fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
+    if args.common.print_config {
+        print_default::<PeerConfig>();
+        return Ok(());
+    }
+    let mut config: PeerConfig = args.common.load()?;
+    args.common.apply_log(&mut config.log);
+    if let Some(rs) = args.rs {
+        config.rs = rs;
+    }
+    if let Some(listen) = args.listen {
+        config.listen = Some(listen);
+    }
+    if let Some(dir) = args.rfc_dir {
+        config.rfc_dir = dir;
+    }
+    if let Some(host) = args.host {
+        config.host = Some(host);
+    }
+    if !args.get.is_empty() {
+        config.get = args.get;
+    }
+    config
+        .validate()
+        .map_err(|err| anyhow::anyhow!("{}: {err}", source_name(args.common.config.as_deref())))?;
+    crate::raise_fd_limit();
+    let log = crate::root_logger(&config.log);
+    let system = actix::System::new();
+    let result = system.block_on(async {
+        let peer = p2p_di_actors::peer::start(&config, log.clone())
+            .await
+            .context("starting the peer")?;
+        if !config.get.is_empty() {
+            let (link, downloader, numbers) = (
+                peer.link.clone(),
+                peer.downloader.clone(),
+                config.get.clone(),
+            );
+            let log = log.clone();
+            actix::spawn(async move {
+                let _ = link.send(WaitJoined).await;
+                let fetch = Fetch {
+                    numbers,
+                    parallel: None,
+                };
+                if let Ok(finished) = downloader.send(fetch).await {
+                    let failed = finished
+                        .iter()
+                        .filter(|f| matches!(f.outcome, Outcome::Failed(_)))
+                        .count();
+                    info!(log, "downloads done"; "asked" => finished.len(), "failed" => failed);
+                }
+            });
+        }
+        wait_for_shutdown(&log).await;
+        let leaving = peer.link.send(Leave);
+        match tokio::time::timeout(Duration::from_secs(5), leaving).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(err))) => warn!(log, "leave failed"; "err" => %err),
+            _ => warn!(log, "leave did not complete"),
+        }
+        info!(log, "peer stopped");
+        anyhow::Ok(())
+    });
+    drop(log);
+    result
 }
 
 fn print_default<T: Serialize + Default>() {

@@ -224,6 +224,105 @@ fn validate_limits(limits: &ServerLimits) -> Result<(), String> {
     Ok(())
 }
 
+/// A peer's configuration (`p2p-di peer`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PeerConfig {
+    /// The registration server, as `host:port`.
+    pub rs: String,
+    /// Address and port of this peer's RFC server; unset, the first free
+    /// port in 65400-65500 on all interfaces.
+    pub listen: Option<SocketAddr>,
+    /// Folder of `rfcNNNN.txt` documents and `titles.tsv`; created if missing.
+    pub rfc_dir: PathBuf,
+    /// Host name to register with and to name in index records; unset,
+    /// the machine's host name.
+    pub host: Option<String>,
+    /// RFCs to download after joining (the peer keeps serving after).
+    pub get: Vec<u32>,
+    /// Seconds between KEEPALIVEs: a third of the RS's TTL (7200) by default.
+    pub keepalive_secs: u64,
+    /// First wait, in ms, before trying an unreachable RS again; doubled
+    /// after each failure up to `rs_retry_max_ms`.
+    pub rs_retry_initial_ms: u64,
+    /// Longest wait, in ms, between tries to reach the RS.
+    pub rs_retry_max_ms: u64,
+    /// Downloads run at once, at most.
+    pub max_parallel_downloads: usize,
+    /// Seconds one exchange with another peer or the RS may take in all.
+    pub transfer_timeout_secs: u64,
+    /// Cap on the bytes per second this peer's RFC server sends, all
+    /// transfers together; unset, no cap.
+    pub upload_limit_bytes_per_sec: Option<u64>,
+    /// Cap on the bytes per second this peer downloads, all transfers
+    /// together; unset, no cap.
+    pub download_limit_bytes_per_sec: Option<u64>,
+    /// Most records the RFC index holds (remote ones past it are ignored).
+    pub max_index_records: usize,
+    /// Bytes of documents kept in memory to serve them.
+    pub document_cache_bytes: usize,
+    /// Per-connection limits of the RFC server (and body limit of downloads).
+    pub limits: ServerLimits,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        PeerConfig {
+            rs: format!("127.0.0.1:{}", crate::wire::RS_PORT),
+            listen: None,
+            rfc_dir: PathBuf::from("rfcs"),
+            host: None,
+            get: Vec::new(),
+            keepalive_secs: 2400,
+            rs_retry_initial_ms: 250,
+            rs_retry_max_ms: 30_000,
+            max_parallel_downloads: 4,
+            transfer_timeout_secs: 60,
+            upload_limit_bytes_per_sec: None,
+            download_limit_bytes_per_sec: None,
+            max_index_records: 100_000,
+            document_cache_bytes: 256 * 1024 * 1024,
+            limits: ServerLimits::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl PeerConfig {
+    /// Checks values serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.keepalive_secs == 0 {
+            return Err("keepalive_secs must be at least 1".into());
+        }
+        if self.max_parallel_downloads == 0 {
+            return Err("max_parallel_downloads must be at least 1".into());
+        }
+        if self.transfer_timeout_secs == 0 {
+            return Err("transfer_timeout_secs must be at least 1".into());
+        }
+        if self.rs_retry_initial_ms == 0 || self.rs_retry_max_ms < self.rs_retry_initial_ms {
+            return Err(
+                "rs_retry_initial_ms must be at least 1 and at most rs_retry_max_ms".into(),
+            );
+        }
+        if self.upload_limit_bytes_per_sec == Some(0)
+            || self.download_limit_bytes_per_sec == Some(0)
+        {
+            return Err(
+                "a rate limit must be at least 1 byte per second (leave it unset for none)".into(),
+            );
+        }
+        validate_limits(&self.limits)
+    }
+
+    /// The transfer timeout as a duration.
+    pub fn transfer_timeout(&self) -> Duration {
+        Duration::from_secs(self.transfer_timeout_secs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

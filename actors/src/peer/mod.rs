@@ -1,0 +1,229 @@
+//! The peer: RFC store, RFC server sessions, RS link and downloader, and
+//! [`start`], which wires them together.
+//!
+//! ```text
+//! start ─┬─ StoreActor      (supervised, panics included; rebuilt from the folder)
+//!        ├─ RsLinkActor     (supervised; registers, keeps alive, leaves)
+//!        ├─ DownloaderActor (supervised; downloads, emits DownloadFinished)
+//!        └─ Listener ── Session per connection (temporary)
+//! ```
+
+pub mod downloader;
+pub mod folder;
+pub mod link;
+pub mod store;
+
+use crate::config::PeerConfig;
+use crate::server::{self, Listener, ServerStats, Service, SharedBucket};
+use crate::state::index::Holder;
+use crate::state::throttle::TokenBucket;
+use crate::supervise::supervise;
+use crate::wire::parse::Role;
+use crate::wire::{Origin, Reply, Request, Status};
+use actix::prelude::*;
+use downloader::{DownloaderActor, DownloaderDeps};
+use futures_util::future::LocalBoxFuture;
+use link::{LinkConfig, RsLinkActor};
+use slog::{error, info, o, Logger};
+use std::cell::RefCell;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use store::{GetDocument, GetIndex, StoreActor};
+use tokio::net::TcpListener;
+
+/// The ports a peer tries, in order, when no `listen` address is given.
+pub const DEFAULT_PORTS: std::ops::RangeInclusive<u16> = 65400..=65500;
+
+/// Why a peer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The configuration is invalid.
+    #[error("config: {0}")]
+    Config(String),
+    /// The RFC folder could not be read.
+    #[error("RFC folder {dir}: {source}")]
+    Folder {
+        /// The folder.
+        dir: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No port could be bound.
+    #[error("listening: {0}")]
+    Bind(String),
+}
+
+/// The peer's RFC server as a [`Service`].
+#[derive(Clone)]
+pub struct PeerService {
+    store: Addr<StoreActor>,
+    origin: Origin,
+}
+
+impl Service for PeerService {
+    fn role(&self) -> Role {
+        Role::Peer
+    }
+
+    fn origin(&self) -> Origin {
+        self.origin.clone()
+    }
+
+    fn call(&self, request: Request, _: SocketAddr) -> LocalBoxFuture<'static, Reply> {
+        let store = self.store.clone();
+        Box::pin(async move {
+            match request {
+                Request::IndexQuery { .. } => match store.send(GetIndex).await {
+                    Ok(records) => Reply::Index(records),
+                    Err(_) => Reply::Status(Status::ServiceUnavailable),
+                },
+                Request::GetRfc { number, .. } => match store.send(GetDocument(number)).await {
+                    Ok(Some(body)) => Reply::Document(body),
+                    Ok(None) => Reply::Status(Status::NotFound),
+                    Err(_) => Reply::Status(Status::ServiceUnavailable),
+                },
+                _ => Reply::Status(Status::NotImplemented),
+            }
+        })
+    }
+}
+
+/// A running peer.
+pub struct PeerHandle {
+    /// Where its RFC server listens.
+    pub local_addr: SocketAddr,
+    /// The name it registered with.
+    pub origin: Origin,
+    /// The store.
+    pub store: Addr<StoreActor>,
+    /// The RS link.
+    pub link: Addr<RsLinkActor>,
+    /// The downloader.
+    pub downloader: Addr<DownloaderActor>,
+    /// Connection counters of its RFC server.
+    pub stats: Rc<ServerStats>,
+    /// Its listener (stopping it stops serving).
+    pub listener: Addr<Listener<PeerService>>,
+}
+
+async fn bind(config: &PeerConfig) -> Result<TcpListener, PeerError> {
+    if let Some(addr) = config.listen {
+        return server::bind(addr)
+            .await
+            .map_err(|err| PeerError::Bind(format!("{addr}: {err}")));
+    }
+    for port in DEFAULT_PORTS {
+        if let Ok(listener) = server::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).await {
+            return Ok(listener);
+        }
+    }
+    Err(PeerError::Bind(format!(
+        "no free port in {}-{}",
+        DEFAULT_PORTS.start(),
+        DEFAULT_PORTS.end()
+    )))
+}
+
+fn bucket(rate: Option<u64>) -> Option<SharedBucket> {
+    // A burst of a tenth of a second's worth (at least 16 KiB).
+    rate.map(|rate| {
+        Rc::new(RefCell::new(TokenBucket::new(
+            rate,
+            (rate / 10).max(16 * 1024),
+            Instant::now(),
+        )))
+    })
+}
+
+/// Starts a peer in the current actix system.
+pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerError> {
+    config.validate().map_err(PeerError::Config)?;
+    let dir = config.rfc_dir.clone();
+    let documents = folder::scan(&dir).map_err(|source| PeerError::Folder {
+        dir: dir.display().to_string(),
+        source,
+    })?;
+    let listener = bind(config).await?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|err| PeerError::Bind(err.to_string()))?;
+    let origin = Origin::new(
+        config.host.clone().unwrap_or_else(|| Origin::local().host),
+        crate::wire::os_name(),
+    );
+    let me = Holder::new(origin.host.clone(), local_addr.port());
+
+    let store_log = log.new(o!("actor" => "store"));
+    let panic_log = store_log.clone();
+    let store = supervise(
+        StoreActor::new(
+            dir.clone(),
+            me,
+            &documents,
+            config.max_index_records,
+            config.document_cache_bytes,
+            store_log,
+        ),
+        move |panic| error!(panic_log, "store panicked; restarting"; "panic" => panic),
+    );
+    let link_log = log.new(o!("actor" => "rs-link"));
+    let panic_log = link_log.clone();
+    let link = supervise(
+        RsLinkActor::new(
+            LinkConfig {
+                rs: config.rs.clone(),
+                origin: origin.clone(),
+                port: local_addr.port(),
+                dir,
+                keepalive: Duration::from_secs(config.keepalive_secs),
+                retry_initial: Duration::from_millis(config.rs_retry_initial_ms),
+                retry_max: Duration::from_millis(config.rs_retry_max_ms),
+                timeout: config.transfer_timeout(),
+                limits: config.limits.wire(),
+            },
+            link_log,
+        ),
+        move |panic| error!(panic_log, "rs link panicked; restarting"; "panic" => panic),
+    );
+    let downloader_log = log.new(o!("actor" => "downloader"));
+    let panic_log = downloader_log.clone();
+    let downloader = supervise(
+        DownloaderActor::new(
+            DownloaderDeps {
+                store: store.clone(),
+                link: link.clone(),
+                origin: origin.clone(),
+                limits: config.limits.wire(),
+                timeout: config.transfer_timeout(),
+                download: bucket(config.download_limit_bytes_per_sec),
+                busy: Rc::default(),
+            },
+            config.max_parallel_downloads,
+            downloader_log,
+        ),
+        move |panic| error!(panic_log, "downloader panicked; restarting"; "panic" => panic),
+    );
+    let service = PeerService {
+        store: store.clone(),
+        origin: origin.clone(),
+    };
+    let (listener, stats) = Listener::start(
+        listener,
+        service,
+        config.limits,
+        bucket(config.upload_limit_bytes_per_sec),
+        log.new(o!("actor" => "rfc-server")),
+    );
+    info!(log, "peer listening"; "addr" => %local_addr, "host" => &origin.host,
+        "documents" => documents.len(), "rs" => &config.rs);
+    Ok(PeerHandle {
+        local_addr,
+        origin,
+        store,
+        link,
+        downloader,
+        stats,
+        listener,
+    })
+}

@@ -1,0 +1,441 @@
+//! End-to-end tests of `p2p-di peer`: the real binary on 127.0.0.1.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A document of `size` bytes for RFC `number`, different for each number.
+fn document(number: u32, size: usize) -> Vec<u8> {
+    let mut doc =
+        format!("# RFC {number} {{#rfcnum}}\n\n# Fixture Document {number} {{#title}}\n\n")
+            .into_bytes();
+    let mut state = u64::from(number).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while doc.len() < size {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        doc.push(b"abcdefghij klmnop\n"[(state % 18) as usize]);
+    }
+    doc.truncate(size);
+    doc
+}
+
+fn folder(root: &Path, name: &str, docs: &[(u32, usize)], titles: bool) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut tsv = String::new();
+    for (number, size) in docs {
+        std::fs::write(
+            dir.join(format!("rfc{number}.txt")),
+            document(*number, *size),
+        )
+        .unwrap();
+        tsv.push_str(&format!("{number}\tTitle of {number}\n"));
+    }
+    if titles {
+        std::fs::write(dir.join("titles.tsv"), tsv).unwrap();
+    }
+    dir
+}
+
+fn start_rs(root: &Path) -> Daemon {
+    Daemon::start(
+        &["rs", "--listen", "127.0.0.1:0", "--state-dir", "rs-state"],
+        root,
+    )
+}
+
+/// A peer config with fast retries and keepalives, and a 2 s request limit.
+fn peer_config(root: &Path) -> String {
+    let path = root.join("peer.ron");
+    std::fs::write(
+        &path,
+        "(keepalive_secs: 1, rs_retry_initial_ms: 50, rs_retry_max_ms: 200, transfer_timeout_secs: 5, limits: (request_timeout_secs: 2))",
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn start_peer(root: &Path, rs: SocketAddr, dir: &Path, host: &str, extra: &[&str]) -> Daemon {
+    let config = peer_config(root);
+    let rs = rs.to_string();
+    let dir = dir.display().to_string();
+    let mut args = vec![
+        "peer",
+        "--config",
+        &config,
+        "--rs",
+        &rs,
+        "--listen",
+        "127.0.0.1:0",
+        "--rfc-dir",
+        &dir,
+        "--host",
+        host,
+        "--log-level",
+        "debug",
+    ];
+    args.extend_from_slice(extra);
+    let peer = Daemon::start(&args, root);
+    wait_until(Duration::from_secs(10), "the peer to register", || {
+        peer.logged("registered with the RS")
+    });
+    peer
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+fn saved_cookie(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join(".p2p-di-cookie")).unwrap();
+    text.trim().rsplit('\t').next().unwrap().to_owned()
+}
+
+fn wait_for_file(path: &Path) {
+    wait_until(
+        Duration::from_secs(15),
+        &format!("{}", path.display()),
+        || path.exists(),
+    );
+}
+
+#[test]
+fn the_testing_scenario_runs_as_the_original_describes() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let rs = start_rs(root);
+    let b_dir = folder(root, "b", &[(9264, 30_000), (9265, 12_000)], true);
+    let a_dir = root.join("a");
+    let mut b = start_peer(root, rs.addr, &b_dir, "hostB", &[]);
+    let a = start_peer(root, rs.addr, &a_dir, "hostA", &["--get", "9264"]);
+
+    // A gets a byte-identical copy, titled from B's index record
+    wait_for_file(&a_dir.join("rfc9264.txt"));
+    wait_until(Duration::from_secs(10), "the download to finish", || {
+        a.logged("downloads done")
+    });
+    assert_eq!(
+        std::fs::read(a_dir.join("rfc9264.txt")).unwrap(),
+        document(9264, 30_000)
+    );
+    assert_eq!(
+        std::fs::read_to_string(a_dir.join("titles.tsv")).unwrap(),
+        "9264\tTitle of 9264\n"
+    );
+    assert_eq!(
+        names_in(&a_dir),
+        [".p2p-di-cookie", "rfc9264.txt", "titles.tsv"]
+    );
+
+    // every message head was logged at debug by the daemon that received it
+    let heads = |d: &Daemon| -> Vec<String> {
+        d.messages()
+            .iter()
+            .filter(|m| m["msg"] == "request")
+            .map(|m| m["head"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let b_heads = heads(&b);
+    assert!(
+        b_heads.contains(&"GET&*RFC-Index&*P2P-DI/1.0&*hostA&*Linux".to_owned()),
+        "{b_heads:?}"
+    );
+    assert!(
+        b_heads.contains(&"GET&*RFC&*9264&*P2P-DI/1.0&*hostA&*Linux".to_owned()),
+        "{b_heads:?}"
+    );
+
+    // A serves what it downloaded, naming itself as holder
+    let index = text(&exchange(
+        a.addr,
+        b"GET&*RFC-Index&*P2P-DI/1.0&*t&*Linux\r\n",
+    ));
+    let line = format!("9264&*Title of 9264&*hostA&*{}&*7200\r\n", a.addr.port());
+    assert!(index.contains(&line), "{index}");
+
+    // B leaves on SIGTERM; A's next PQUERY is told no peer is active
+    b.signal(libc::SIGTERM);
+    assert!(b.wait_exit(Duration::from_secs(10)).success());
+    assert!(b.logged("left the RS"));
+    let pquery = format!(
+        "PQUERY&*P2P-DI/1.0&*{}&*hostA&*Linux\r\n",
+        saved_cookie(&a_dir)
+    );
+    let reply = text(&exchange(rs.addr, pquery.as_bytes()));
+    assert!(
+        reply.starts_with("P2P-DI/1.0&*404&*No Active Peers&*"),
+        "{reply}"
+    );
+}
+
+#[test]
+fn the_index_and_documents_are_served_exactly() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let rs = start_rs(root);
+    let dir = folder(root, "b", &[(9265, 5000), (9264, 7000)], true);
+    // a document with no titles.tsv line takes its title from its text
+    std::fs::write(dir.join("rfc1.txt"), document(1, 100)).unwrap();
+    let b = start_peer(root, rs.addr, &dir, "hostB", &[]);
+    let port = b.addr.port();
+    let body = format!(
+        "1&*Fixture Document 1&*hostB&*{port}&*7200\r\n\
+         9264&*Title of 9264&*hostB&*{port}&*7200\r\n\
+         9265&*Title of 9265&*hostB&*{port}&*7200\r\n"
+    );
+    let reply = exchange(b.addr, b"GET&*RFC-Index&*P2P-DI/1.0&*hostA&*Linux\r\n");
+    assert_eq!(
+        text(&reply),
+        format!(
+            "P2P-DI/1.0&*200&*OK&*hostB&*Linux&*{}\r\n{body}",
+            body.len()
+        )
+    );
+    let reply = exchange(b.addr, b"GET&*RFC&*9264&*P2P-DI/1.0&*hostA&*Linux\r\n");
+    let mut want = b"P2P-DI/1.0&*200&*OK&*hostB&*Linux&*7000\r\n".to_vec();
+    want.extend_from_slice(&document(9264, 7000));
+    assert_eq!(reply, want);
+}
+
+#[test]
+fn every_error_row_is_answered_by_the_rfc_server() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let rs = start_rs(root);
+    let dir = folder(root, "b", &[(9264, 100)], true);
+    let b = start_peer(root, rs.addr, &dir, "hostB", &[]);
+    let status = |s: &str| format!("P2P-DI/1.0&*{s}&*hostB&*Linux\r\n");
+    let too_long = format!(
+        "GET&*RFC-Index&*P2P-DI/1.0&*{}&*Linux\r\n",
+        "h".repeat(5000)
+    );
+    let cases: Vec<(String, String)> = vec![
+        (
+            "GET&*RFC&*9999&*P2P-DI/1.0&*a&*Linux\r\n".into(),
+            status("404&*Not Found"),
+        ),
+        (
+            "GET&*RFC&*../rfc9264.txt&*P2P-DI/1.0&*a&*Linux\r\n".into(),
+            status("400&*Bad Request"),
+        ),
+        (
+            "GET&*RFC&*9264&*P2P-DI/1.0&*a\r\n".into(),
+            status("400&*Bad Request"),
+        ),
+        (
+            "GET&*RFCS&*P2P-DI/1.0&*a&*Linux\r\n".into(),
+            status("400&*Bad Request"),
+        ),
+        (too_long, status("413&*Request Too Large")),
+        (
+            "REGISTER&*P2P-DI/1.0&*a&*Linux&*1\r\n".into(),
+            status("501&*Not Implemented"),
+        ),
+        (
+            "GET&*RFC&*9264&*P2P-DI/2.0&*a&*Linux\r\n".into(),
+            status("505&*P2P-DI Version Not Supported"),
+        ),
+    ];
+    for (request, want) in cases {
+        assert_eq!(
+            text(&exchange(b.addr, request.as_bytes())),
+            want,
+            "{request:?}"
+        );
+    }
+    // silence is cut off after the request limit (2 s here)
+    let mut idle = TcpStream::connect(b.addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reply = Vec::new();
+    idle.read_to_end(&mut reply).unwrap();
+    assert_eq!(text(&reply), status("408&*Request Timeout"));
+}
+
+#[test]
+fn sixty_four_concurrent_downloads_are_all_byte_identical() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let rs = start_rs(root);
+    let dir = folder(root, "b", &[(9293, 400_000)], true);
+    let b = start_peer(root, rs.addr, &dir, "hostB", &[]);
+    let mut want = b"P2P-DI/1.0&*200&*OK&*hostB&*Linux&*400000\r\n".to_vec();
+    want.extend_from_slice(&document(9293, 400_000));
+    let addr = b.addr;
+    let threads: Vec<_> = (0..64)
+        .map(|_| {
+            std::thread::spawn(move || exchange(addr, b"GET&*RFC&*9293&*P2P-DI/1.0&*c&*Linux\r\n"))
+        })
+        .collect();
+    for thread in threads {
+        assert!(thread.join().unwrap() == want, "a copy differs");
+    }
+}
+
+/// A fake peer that registers with the RS, lists RFC `number` in its index
+/// and, asked for it, sends the head and half the body, then closes.
+fn half_body_holder(
+    rs: SocketAddr,
+    number: u32,
+    size: usize,
+) -> (std::thread::JoinHandle<()>, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    cookie_of(&exchange(
+        rs,
+        format!("REGISTER&*P2P-DI/1.0&*liar&*Linux&*{port}\r\n").as_bytes(),
+    ));
+    let handle = std::thread::spawn(move || {
+        // serve at most a few connections, each bounded in time
+        for stream in listener.incoming().take(4) {
+            let mut stream = stream.unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut line = String::new();
+            if BufReader::new(&stream).read_line(&mut line).is_err() {
+                continue;
+            }
+            if line.starts_with("GET&*RFC-Index") {
+                let body = format!("{number}&*Liar's copy&*liar&*{port}&*7200\r\n");
+                let head = format!("P2P-DI/1.0&*200&*OK&*liar&*Linux&*{}\r\n", body.len());
+                let _ = stream.write_all(format!("{head}{body}").as_bytes());
+            } else {
+                let head = format!("P2P-DI/1.0&*200&*OK&*liar&*Linux&*{size}\r\n");
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&document(number, size)[..size / 2]);
+                return;
+            }
+        }
+    });
+    (handle, port)
+}
+
+#[test]
+fn a_holder_cut_off_mid_transfer_leaves_no_file_and_another_holder_is_used() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let rs = start_rs(root);
+    // the liar registers first, so it is first on the peer list
+    let (liar, _) = half_body_holder(rs.addr, 9300, 50_000);
+    let c_dir = folder(root, "c", &[(9300, 50_000)], true);
+    let _c = start_peer(root, rs.addr, &c_dir, "hostC", &[]);
+    let a_dir = root.join("a");
+    let a = start_peer(root, rs.addr, &a_dir, "hostA", &["--get", "9300"]);
+    wait_until(Duration::from_secs(15), "the download", || {
+        a.logged("downloads done")
+    });
+    liar.join().unwrap();
+    assert_eq!(
+        std::fs::read(a_dir.join("rfc9300.txt")).unwrap(),
+        document(9300, 50_000)
+    );
+    assert_eq!(
+        names_in(&a_dir),
+        [".p2p-di-cookie", "rfc9300.txt", "titles.tsv"]
+    );
+    let done = a
+        .messages()
+        .into_iter()
+        .find(|m| m["msg"] == "rfc downloaded")
+        .unwrap();
+    assert_eq!(done["failed_attempts"], 1, "{done}");
+    assert_eq!(done["holder"], format!("hostC:{}", _c.addr.port()));
+}
+
+#[test]
+fn an_rs_that_comes_up_later_is_joined() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let rs_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let dir = folder(root, "b", &[(9264, 100)], true);
+    let config = peer_config(root);
+    let (rs_text, dir_text) = (rs_addr.to_string(), dir.display().to_string());
+    let b = Daemon::start(
+        &[
+            "peer",
+            "--config",
+            &config,
+            "--rs",
+            &rs_text,
+            "--listen",
+            "127.0.0.1:0",
+            "--rfc-dir",
+            &dir_text,
+            "--host",
+            "hostB",
+        ],
+        root,
+    );
+    // the RFC server serves while the RS is away
+    let reply = exchange(b.addr, b"GET&*RFC&*9264&*P2P-DI/1.0&*a&*Linux\r\n");
+    assert!(reply.starts_with(b"P2P-DI/1.0&*200"));
+    wait_until(Duration::from_secs(5), "a failed try", || {
+        b.logged("registration failed; retrying")
+    });
+    let rs = Daemon::start(
+        &["rs", "--listen", &rs_text, "--state-dir", "rs-state"],
+        root,
+    );
+    wait_until(Duration::from_secs(10), "the join", || {
+        b.logged("registered with the RS")
+    });
+    let me = cookie_of(&exchange(
+        rs.addr,
+        b"REGISTER&*P2P-DI/1.0&*probe&*Linux&*9\r\n",
+    ));
+    let list = text(&exchange(
+        rs.addr,
+        format!("PQUERY&*P2P-DI/1.0&*{me}&*probe&*Linux\r\n").as_bytes(),
+    ));
+    assert!(
+        list.contains(&format!("hostB&*127.0.0.1&*{}&*", b.addr.port())),
+        "{list}"
+    );
+}
+
+#[test]
+fn a_restarted_peer_reuses_its_saved_cookie() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let rs = start_rs(root);
+    let dir = folder(root, "b", &[(9264, 100)], true);
+    let mut b = start_peer(root, rs.addr, &dir, "hostB", &[]);
+    let first = saved_cookie(&dir);
+    b.signal(libc::SIGTERM);
+    assert!(b.wait_exit(Duration::from_secs(10)).success());
+    let _b = start_peer(root, rs.addr, &dir, "hostB", &[]);
+    assert_eq!(saved_cookie(&dir), first);
+}
+
+#[test]
+fn a_document_nobody_holds_fails_cleanly_and_the_peer_keeps_serving() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let rs = start_rs(root);
+    let b_dir = folder(root, "b", &[(9264, 100)], true);
+    let _b = start_peer(root, rs.addr, &b_dir, "hostB", &[]);
+    let a_dir = folder(root, "a", &[(1, 100)], true);
+    let a = start_peer(root, rs.addr, &a_dir, "hostA", &["--get", "4242"]);
+    wait_until(Duration::from_secs(10), "the failure", || {
+        a.logged("rfc download failed")
+    });
+    assert!(!a_dir.join("rfc4242.txt").exists());
+    let reply = exchange(a.addr, b"GET&*RFC&*1&*P2P-DI/1.0&*x&*Linux\r\n");
+    assert!(reply.starts_with(b"P2P-DI/1.0&*200"));
+}
