@@ -13,7 +13,7 @@ use crate::state::throttle::TokenBucket;
 use crate::wire::parse::Role;
 use crate::wire::{write, Origin, Reply, Request, RequestCodec, RequestError, Response, Status};
 use actix::prelude::*;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use slog::{debug, info, o, warn, Logger};
@@ -30,8 +30,9 @@ use tokio_util::codec::FramedRead;
 /// Longest a session keeps reading after its reply, and most it reads.
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1 << 20;
-/// Bodies up to this size go out in one write with their head.
-const SMALL_BODY: usize = 64 * 1024;
+/// Bodies up to this size go out in one write with their head (larger
+/// ones in chunks, each write bounded by the stall timeout).
+const SMALL_BODY: usize = 1 << 20;
 
 /// What a server does with a request: the RS asks its registry, a peer its
 /// RFC store.
@@ -288,8 +289,9 @@ pub async fn send_and_close(
     };
     match &upload {
         None if body.len() <= SMALL_BODY => {
-            head.extend_from_slice(&body);
-            timed(actix_rt::time::timeout(stall, write.write_all(&head)).await)?;
+            // Head and body in one vectored write, without copying the body.
+            let mut both = head.freeze().chain(body);
+            timed(actix_rt::time::timeout(stall, write.write_all_buf(&mut both)).await)?;
         }
         _ => {
             timed(actix_rt::time::timeout(stall, write.write_all(&head)).await)?;
