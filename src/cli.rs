@@ -25,8 +25,9 @@ enum Command {
     Rs(RsArgs),
     /// Run a peer: its RFC server, its RS link and its downloader.
     Peer(PeerArgs),
-    /// Run the experiments and write curves and a report.
-    Lab,
+    /// Run the experiments (the built-in suite by default) and write
+    /// download-time curves, CSV and a report.
+    Lab(LabArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -126,12 +127,42 @@ struct PeerArgs {
     get: Vec<u32>,
 }
 
+#[derive(Debug, Args)]
+struct LabArgs {
+    /// Experiment files (RON); none: the built-in suite of config/lab/.
+    #[arg(value_name = "FILE.ron")]
+    files: Vec<PathBuf>,
+    /// Output folder (default results/<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// A real RFC folder (rfcNNNN.txt + titles.tsv) instead of the
+    /// generated corpus, e.g. ../shared/rfcs.
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
+    /// Run Task 1 and Task 2 for growing numbers of peers: peers=MIN..MAX.
+    #[arg(long, value_name = "peers=MIN..MAX")]
+    sweep: Option<String>,
+    /// Multiply the generated documents' sizes by this (1.0: mean 77 KB).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    size_scale: f64,
+    /// Seed of the generated corpus.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// Keep the peers' folders (out/work) after the run.
+    #[arg(long)]
+    keep_work: bool,
+    /// Log level of the peers and the RS (default warn, to keep the
+    /// progress display readable).
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<Level>,
+}
+
 /// Runs the command the user chose.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Rs(args) => run_rs(args),
         Command::Peer(args) => run_peer(args),
-        Command::Lab => anyhow::bail!("this command is not built yet"),
+        Command::Lab(args) => run_lab(args),
     }
 }
 
@@ -199,6 +230,44 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
         info!(log, "peer stopped");
         anyhow::Ok(())
     });
+    drop(log);
+    result
+}
+
+fn run_lab(args: LabArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.size_scale.is_finite() && args.size_scale > 0.0,
+        "--size-scale must be a positive number"
+    );
+    let sweep = args
+        .sweep
+        .as_deref()
+        .map(crate::lab::plan::parse_sweep)
+        .transpose()
+        .map_err(|err| anyhow::anyhow!("--sweep {err}"))?;
+    let mut log_config = LogConfig {
+        level: LogLevel::Warn,
+        ..LogConfig::default()
+    };
+    let common = Common {
+        config: None,
+        print_config: false,
+        log_level: args.log_level,
+        log_format: None,
+    };
+    common.apply_log(&mut log_config);
+    crate::raise_fd_limit();
+    let log = crate::root_logger(&log_config);
+    let options = crate::lab::LabOptions {
+        files: args.files,
+        out: args.out,
+        corpus: args.corpus,
+        sweep,
+        size_scale: args.size_scale,
+        seed: args.seed,
+        keep_work: args.keep_work,
+    };
+    let result = crate::lab::run(&options, &log).map(|_| ());
     drop(log);
     result
 }

@@ -4,6 +4,7 @@
 //! chosen command; `cli.rs` holds the commands.
 
 mod cli;
+mod lab;
 
 use clap::Parser;
 use p2p_di_actors::config::{LogConfig, LogFormat, LogLevel};

@@ -125,12 +125,16 @@ async fn bind(config: &PeerConfig) -> Result<TcpListener, PeerError> {
     )))
 }
 
+/// The burst a rate cap allows: a tenth of a second's worth, at least 16 KiB.
+pub fn burst_bytes(rate_bytes_per_sec: u64) -> u64 {
+    (rate_bytes_per_sec / 10).max(16 * 1024)
+}
+
 fn bucket(rate: Option<u64>) -> Option<SharedBucket> {
-    // A burst of a tenth of a second's worth (at least 16 KiB).
     rate.map(|rate| {
         Rc::new(RefCell::new(TokenBucket::new(
             rate,
-            (rate / 10).max(16 * 1024),
+            burst_bytes(rate),
             Instant::now(),
         )))
     })

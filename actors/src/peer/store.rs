@@ -192,8 +192,9 @@ impl Handler<MergeIndex> for StoreActor {
 
     fn handle(&mut self, msg: MergeIndex, _: &mut Self::Context) -> Self::Result {
         let merged = self.index.merge(&msg.0, now_ms());
-        if merged.ignored > 0 {
-            warn!(self.log, "index records ignored"; "ignored" => merged.ignored);
+        if merged.over_cap > 0 {
+            warn!(self.log, "index full; records dropped";
+                "dropped" => merged.over_cap, "max_index_records" => self.max_index_records);
         }
         MessageResult(merged)
     }

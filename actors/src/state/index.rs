@@ -45,8 +45,10 @@ pub struct Merged {
     pub added: usize,
     /// Records already known, their TTL set back.
     pub refreshed: usize,
-    /// Records ignored: naming this peer, or past the size cap.
-    pub ignored: usize,
+    /// Records naming this peer (it knows its own documents).
+    pub about_me: usize,
+    /// Records dropped because the index is full.
+    pub over_cap: usize,
 }
 
 /// The RFC index.
@@ -106,7 +108,7 @@ impl RfcIndex {
         for record in records {
             let holder = Holder::new(record.host.clone(), record.port);
             if holder == self.me {
-                merged.ignored += 1;
+                merged.about_me += 1;
                 continue;
             }
             let key = (record.number, holder);
@@ -127,7 +129,7 @@ impl RfcIndex {
                     );
                     merged.added += 1;
                 }
-                None => merged.ignored += 1,
+                None => merged.over_cap += 1,
             }
         }
         merged
@@ -255,17 +257,15 @@ mod tests {
             first,
             Merged {
                 added: 2,
-                refreshed: 0,
-                ignored: 0
+                ..Merged::default()
             }
         );
         let again = index.merge(&[record(9265, "b", 2, 100)], T0 + 3_600_000);
         assert_eq!(
             again,
             Merged {
-                added: 0,
                 refreshed: 1,
-                ignored: 0
+                ..Merged::default()
             }
         );
         let holders = index.holders(9265, T0 + 7_200_000);
@@ -279,7 +279,7 @@ mod tests {
     fn records_naming_this_peer_are_ignored() {
         let mut index = index();
         let merged = index.merge(&[record(9264, "me", 1, 1), record(1, "me", 1, 1)], T0);
-        assert_eq!(merged.ignored, 2);
+        assert_eq!(merged.about_me, 2);
         assert_eq!(index.records(T0)[0].ttl_secs, 7200);
         assert!(!index.has_local(1));
     }
@@ -289,7 +289,8 @@ mod tests {
         let mut index = RfcIndex::new(Holder::new("me", 1), 3);
         index.add_local(1, "one");
         let records: Vec<_> = (2..10).map(|n| record(n, "b", 2, 1)).collect();
-        assert_eq!(index.merge(&records, T0).added, 2);
+        let merged = index.merge(&records, T0);
+        assert_eq!((merged.added, merged.over_cap), (2, 6));
         assert_eq!(index.len(), 3);
     }
 
