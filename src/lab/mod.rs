@@ -221,10 +221,12 @@ pub fn run(options: &LabOptions, log: &Logger) -> anyhow::Result<PathBuf> {
                             point.p2p_bound_secs = bound;
                         }
                     }
-                    println!(
-                        "  sweep {peers:>3} peers: centralized {:.2} s, peer-to-peer {:.2} s",
-                        point.centralized_secs, point.p2p_secs
-                    );
+                    progress.suspend(|| {
+                        println!(
+                            "  sweep {peers:>3} peers: centralized {:.2} s, peer-to-peer {:.2} s",
+                            point.centralized_secs, point.p2p_secs
+                        )
+                    });
                     points.push(point);
                 }
                 sweep = Some((experiment, points));
@@ -246,18 +248,20 @@ pub fn run(options: &LabOptions, log: &Logger) -> anyhow::Result<PathBuf> {
                         outcome.makespan_ms / 1000.0 / b.secs.max(1e-9)
                     )
                 });
-                println!(
-                    "  {:<14} {:>4} downloads in {:>7.2} s ({bound}); {} copies verified{}",
-                    experiment.name,
-                    outcome.rows.len(),
-                    outcome.makespan_ms / 1000.0,
-                    outcome.verified,
-                    if outcome.failures.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {} FAILURES", outcome.failures.len())
-                    }
-                );
+                let failures = if outcome.failures.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} FAILURES", outcome.failures.len())
+                };
+                progress.suspend(|| {
+                    println!(
+                        "  {:<14} {:>4} downloads in {:>7.2} s ({bound}); {} copies verified{failures}",
+                        experiment.name,
+                        outcome.rows.len(),
+                        outcome.makespan_ms / 1000.0,
+                        outcome.verified,
+                    )
+                });
                 outcomes.push((experiment, outcome));
             }
             (_, None) => {}

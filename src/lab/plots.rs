@@ -28,6 +28,8 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Dashed (for bounds) or solid.
     pub dashed: bool,
+    /// Index into the palette; a bound takes its measurement's.
+    pub color: usize,
 }
 
 /// A chart to draw.
@@ -56,8 +58,7 @@ where
         .iter()
         .flat_map(|s| &s.points)
         .map(|p| p.0)
-        .fold(x_max, f64::min)
-        .min(0.0);
+        .fold(x_max, f64::min);
     let mut plot = ChartBuilder::on(&root)
         .caption(chart.title, (FONT, 26))
         .margin(20)
@@ -67,15 +68,25 @@ where
         .map_err(err)?;
     plot.configure_mesh()
         .x_desc(chart.x_label)
+        .x_labels(((x_max - x_min) as usize + 1).min(12))
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc(chart.y_label)
         .label_style((FONT, 16))
         .axis_desc_style((FONT, 18))
         .draw()
         .map_err(err)?;
-    for (i, series) in chart.series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let style = color.stroke_width(2);
+    // Measurements first, wide and light; bounds dashed over them, so a
+    // bound stays visible where a measurement meets it.
+    let mut order: Vec<&Series> = chart.series.iter().collect();
+    order.sort_by_key(|s| s.dashed);
+    let with_bounds = order.iter().any(|s| s.dashed);
+    for series in order {
+        let color = Palette99::pick(series.color).to_rgba();
+        let style = match (series.dashed, with_bounds) {
+            (true, _) => color.stroke_width(2),
+            (false, true) => color.mix(0.4).stroke_width(7),
+            (false, false) => color.stroke_width(3),
+        };
         let drawn = if series.dashed {
             plot.draw_series(DashedLineSeries::new(
                 series.points.iter().copied(),
@@ -119,7 +130,8 @@ pub fn write(dir: &Path, stem: &str, chart: &Chart<'_>) -> anyhow::Result<()> {
 pub fn cumulative(dir: &Path, outcome: &Outcomes, title: &str) -> anyhow::Result<()> {
     let series = results::peer_totals(outcome)
         .into_iter()
-        .map(|totals| {
+        .enumerate()
+        .map(|(color, totals)| {
             let mut rows: Vec<_> = outcome
                 .rows
                 .iter()
@@ -136,6 +148,7 @@ pub fn cumulative(dir: &Path, outcome: &Outcomes, title: &str) -> anyhow::Result
                 name: totals.peer,
                 points,
                 dashed: false,
+                color,
             }
         })
         .collect();
@@ -150,27 +163,33 @@ pub fn cumulative(dir: &Path, outcome: &Outcomes, title: &str) -> anyhow::Result
 
 /// Total time against peers, centralized and peer-to-peer, with bounds.
 pub fn sweep(dir: &Path, title: &str, points: &[super::report::SweepPoint]) -> anyhow::Result<()> {
-    let line = |name: &str,
-                dashed: bool,
-                value: &dyn Fn(&super::report::SweepPoint) -> Option<f64>| Series {
+    type Pick = fn(&super::report::SweepPoint) -> Option<f64>;
+    let line = |name: &str, color: usize, dashed: bool, value: Pick| Series {
         name: name.to_owned(),
         points: points
             .iter()
             .filter_map(|p| Some((p.peers as f64, value(p)?)))
             .collect(),
         dashed,
+        color,
     };
     let chart = Chart {
         title,
         x_label: "peers",
         y_label: "time to distribute every document (s)",
         series: vec![
-            line("centralized (Task 1)", false, &|p| Some(p.centralized_secs)),
-            line("centralized bound", true, &|p| p.centralized_bound_secs),
-            line("peer-to-peer (Task 2, best order)", false, &|p| {
+            line("centralized (Task 1)", 0, false, |p| {
+                Some(p.centralized_secs)
+            }),
+            line("centralized: physical bound", 0, true, |p| {
+                p.centralized_bound_secs
+            }),
+            line("peer-to-peer (Task 2, best order)", 3, false, |p| {
                 Some(p.p2p_secs)
             }),
-            line("peer-to-peer bound", true, &|p| p.p2p_bound_secs),
+            line("peer-to-peer: physical bound", 3, true, |p| {
+                p.p2p_bound_secs
+            }),
         ],
     };
     write(dir, "sweep", &chart)

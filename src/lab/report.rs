@@ -123,15 +123,23 @@ fn conclusion(runs: &[(&Experiment, &Outcomes)], sweep: &[SweepPoint]) -> String
     }
     if let (Some((_, b)), Some((_, w))) = (best, worst) {
         let factor = w.makespan_ms / b.makespan_ms.max(1e-9);
-        let near_central = central.map_or(String::new(), |(_, c)| {
-            format!(
-                ", {:.0}% of the centralized time",
-                100.0 * w.makespan_ms / c.makespan_ms.max(1e-9)
-            )
-        });
+        let share = central.map(|(_, c)| w.makespan_ms / c.makespan_ms.max(1e-9));
+        let against_central = match share {
+            Some(share) if share >= 0.8 => format!(
+                " and {:.0}% of the centralized time: almost as slow as one server",
+                100.0 * share
+            ),
+            Some(share) => format!(", {:.0}% of the centralized time", 100.0 * share),
+            None => String::new(),
+        };
+        let verdict = if factor > 1.1 {
+            "Peers queued on one holder's upload link while the other holders sat idle: peer-to-peer capacity only helps when downloads are spread over holders."
+        } else {
+            "Here the order made little difference."
+        };
         let _ = writeln!(
             text,
-            "- **The order of downloads matters.** When all peers fetch from the same holder at the same time (worst order), the same distribution took {} s, {factor:.1} times the best order{near_central}: the shared holder's upload link becomes the bottleneck, as in the centralized case. Peer-to-peer capacity only helps when downloads are spread over holders.",
+            "- **The order of downloads matters.** When all peers fetch from the same holder at the same time (worst order), the same distribution took {} s, {factor:.1} times the best order{against_central}. {verdict}",
             secs(w.makespan_ms),
         );
     }
