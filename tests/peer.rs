@@ -282,20 +282,33 @@ fn sixty_four_concurrent_downloads_are_all_byte_identical() {
     }
 }
 
-/// A fake peer that registers with the RS, lists RFC `number` in its index
-/// and, asked for it, sends the head and half the body, then closes.
-fn half_body_holder(
+/// How a fake holder fails when asked for the document.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Sends the head and half the body, then closes.
+    HalfBody,
+    /// Says nothing (until the client gives up).
+    Silent,
+    /// Answers 404 Not Found although its index lists the document.
+    NotFound,
+}
+
+/// A fake peer that registers with the RS as `host`, lists RFC `number`
+/// in its index and, asked for it, fails as `fault` says.
+fn faulty_holder(
     rs: SocketAddr,
+    host: &'static str,
     number: u32,
     size: usize,
-) -> (std::thread::JoinHandle<()>, u16) {
+    fault: Fault,
+) -> std::thread::JoinHandle<()> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     cookie_of(&exchange(
         rs,
-        format!("REGISTER&*P2P-DI/1.0&*liar&*Linux&*{port}\r\n").as_bytes(),
+        format!("REGISTER&*P2P-DI/1.0&*{host}&*Linux&*{port}\r\n").as_bytes(),
     ));
-    let handle = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         // serve at most a few connections, each bounded in time
         for stream in listener.incoming().take(4) {
             let mut stream = stream.unwrap();
@@ -307,18 +320,30 @@ fn half_body_holder(
                 continue;
             }
             if line.starts_with("GET&*RFC-Index") {
-                let body = format!("{number}&*Liar's copy&*liar&*{port}&*7200\r\n");
-                let head = format!("P2P-DI/1.0&*200&*OK&*liar&*Linux&*{}\r\n", body.len());
+                let body = format!("{number}&*A copy&*{host}&*{port}&*7200\r\n");
+                let head = format!("P2P-DI/1.0&*200&*OK&*{host}&*Linux&*{}\r\n", body.len());
                 let _ = stream.write_all(format!("{head}{body}").as_bytes());
-            } else {
-                let head = format!("P2P-DI/1.0&*200&*OK&*liar&*Linux&*{size}\r\n");
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&document(number, size)[..size / 2]);
-                return;
+                continue;
             }
+            match fault {
+                Fault::HalfBody => {
+                    let head = format!("P2P-DI/1.0&*200&*OK&*{host}&*Linux&*{size}\r\n");
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(&document(number, size)[..size / 2]);
+                }
+                Fault::Silent => {
+                    // hold the connection until the client closes it
+                    let mut sink = Vec::new();
+                    let _ = stream.read_to_end(&mut sink);
+                }
+                Fault::NotFound => {
+                    let reply = format!("P2P-DI/1.0&*404&*Not Found&*{host}&*Linux\r\n");
+                    let _ = stream.write_all(reply.as_bytes());
+                }
+            }
+            return;
         }
-    });
-    (handle, port)
+    })
 }
 
 #[test]
@@ -327,7 +352,7 @@ fn a_holder_cut_off_mid_transfer_leaves_no_file_and_another_holder_is_used() {
     let root = root.path();
     let rs = start_rs(root);
     // the liar registers first, so it is first on the peer list
-    let (liar, _) = half_body_holder(rs.addr, 9300, 50_000);
+    let liar = faulty_holder(rs.addr, "liar", 9300, 50_000, Fault::HalfBody);
     let c_dir = folder(root, "c", &[(9300, 50_000)], true);
     let _c = start_peer(root, rs.addr, &c_dir, "hostC", &[]);
     let a_dir = root.join("a");
@@ -438,4 +463,85 @@ fn a_document_nobody_holds_fails_cleanly_and_the_peer_keeps_serving() {
     assert!(!a_dir.join("rfc4242.txt").exists());
     let reply = exchange(a.addr, b"GET&*RFC&*1&*P2P-DI/1.0&*x&*Linux\r\n");
     assert!(reply.starts_with(b"P2P-DI/1.0&*200"));
+}
+
+#[test]
+fn a_download_falls_back_past_a_refused_a_silent_and_a_refusing_holder() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let rs = start_rs(root);
+    // Listed before the real holder, in this order: a peer whose port is
+    // closed, a holder that never answers, and one that answers 404.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    cookie_of(&exchange(
+        rs.addr,
+        format!("REGISTER&*P2P-DI/1.0&*gone&*Linux&*{closed}\r\n").as_bytes(),
+    ));
+    let silent = faulty_holder(rs.addr, "silent", 9301, 20_000, Fault::Silent);
+    let refusing = faulty_holder(rs.addr, "refusing", 9301, 20_000, Fault::NotFound);
+    let c_dir = folder(root, "c", &[(9301, 20_000)], true);
+    let c = start_peer(root, rs.addr, &c_dir, "hostC", &[]);
+    let a_dir = root.join("a");
+    // transfer_timeout_secs is 5 in the test config: the silent one costs that
+    let a = start_peer(root, rs.addr, &a_dir, "hostA", &["--get", "9301"]);
+    wait_until(Duration::from_secs(20), "the download", || {
+        a.logged("downloads done")
+    });
+    silent.join().unwrap();
+    refusing.join().unwrap();
+    assert_eq!(
+        std::fs::read(a_dir.join("rfc9301.txt")).unwrap(),
+        document(9301, 20_000)
+    );
+    let done = a
+        .messages()
+        .into_iter()
+        .find(|m| m["msg"] == "rfc downloaded")
+        .unwrap();
+    assert_eq!(done["holder"], format!("hostC:{}", c.addr.port()));
+    // the closed port fails at its index; the other two at the document
+    assert_eq!(done["failed_attempts"], 3, "{done}");
+    assert!(
+        done["elapsed_ms"].as_u64().unwrap() >= 4_900,
+        "the silent holder timed out"
+    );
+}
+
+#[test]
+fn a_peer_registers_again_when_the_rs_forgets_it() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let mut rs = start_rs(root);
+    let rs_addr = rs.addr.to_string();
+    let dir = folder(root, "b", &[(9264, 100)], true);
+    let b = start_peer(root, rs.addr, &dir, "hostB", &[]);
+    let first = saved_cookie(&dir);
+    // The RS comes back on the same port with an empty state: it answers
+    // the next KEEPALIVE 403, and the peer registers again.
+    rs.signal(libc::SIGKILL);
+    rs.wait_exit(Duration::from_secs(5));
+    let rs = Daemon::start(
+        &["rs", "--listen", &rs_addr, "--state-dir", "other-state"],
+        root,
+    );
+    wait_until(Duration::from_secs(15), "a new cookie", || {
+        dir.join(".p2p-di-cookie").exists() && saved_cookie(&dir) != first
+    });
+    assert!(b.logged("keepalive failed; registering again"));
+    let me = cookie_of(&exchange(
+        rs.addr,
+        b"REGISTER&*P2P-DI/1.0&*probe&*Linux&*9\r\n",
+    ));
+    let list = text(&exchange(
+        rs.addr,
+        format!("PQUERY&*P2P-DI/1.0&*{me}&*probe&*Linux\r\n").as_bytes(),
+    ));
+    assert!(
+        list.contains(&format!("hostB&*127.0.0.1&*{}&*", b.addr.port())),
+        "{list}"
+    );
 }

@@ -425,3 +425,25 @@ fn sigterm_stops_the_rs_cleanly() {
     let status = rs.wait_exit(Duration::from_secs(5));
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn the_peer_record_cap_drops_the_oldest_inactive_record_or_answers_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let rs = start_rs(dir.path(), "max_peers: 2", &[]);
+    let a = register(rs.addr, "a", 1);
+    register(rs.addr, "b", 2);
+    let third = b"REGISTER&*P2P-DI/1.0&*c&*Linux&*3\r\n";
+    assert_eq!(
+        text(&exchange(rs.addr, third)),
+        status("503&*Service Unavailable")
+    );
+    // once a leaves, its record makes room (and its cookie is forgotten)
+    let leave = format!("LEAVE&*P2P-DI/1.0&*{a}&*a&*{OS}\r\n");
+    assert_eq!(text(&exchange(rs.addr, leave.as_bytes())), ok(""));
+    cookie_of(&exchange(rs.addr, third));
+    let keepalive = format!("KEEPALIVE&*P2P-DI/1.0&*{a}&*a&*{OS}\r\n");
+    assert_eq!(
+        text(&exchange(rs.addr, keepalive.as_bytes())),
+        status("403&*Forbidden")
+    );
+}
