@@ -7,8 +7,9 @@ use p2p_di_actors::peer::downloader::{Fetch, Outcome};
 use p2p_di_actors::peer::link::{Leave, WaitJoined};
 use serde::{de::DeserializeOwned, Serialize};
 use slog::{info, warn, Logger};
+use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// P2P-DI/1.0: share IETF RFCs peer to peer through a distributed index.
@@ -39,6 +40,18 @@ enum Level {
     Trace,
 }
 
+impl From<Level> for LogLevel {
+    fn from(level: Level) -> Self {
+        match level {
+            Level::Error => LogLevel::Error,
+            Level::Warn => LogLevel::Warn,
+            Level::Info => LogLevel::Info,
+            Level::Debug => LogLevel::Debug,
+            Level::Trace => LogLevel::Trace,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
     Term,
@@ -65,13 +78,7 @@ struct Common {
 impl Common {
     fn apply_log(&self, log: &mut LogConfig) {
         if let Some(level) = self.log_level {
-            log.level = match level {
-                Level::Error => LogLevel::Error,
-                Level::Warn => LogLevel::Warn,
-                Level::Info => LogLevel::Info,
-                Level::Debug => LogLevel::Debug,
-                Level::Trace => LogLevel::Trace,
-            };
+            log.level = level.into();
         }
         if let Some(format) = self.log_format {
             log.format = match format {
@@ -81,13 +88,47 @@ impl Common {
         }
     }
 
-    /// The config file's content, or the default.
-    fn load<T: DeserializeOwned + Default>(&self) -> anyhow::Result<T> {
-        match &self.config {
-            Some(path) => Ok(config::load(path)?),
-            None => Ok(T::default()),
+    /// The config to run with: the file's (or the defaults) with the log
+    /// flags applied; `None` when `--print-config` printed the defaults.
+    fn config<T>(&self, log: fn(&mut T) -> &mut LogConfig) -> anyhow::Result<Option<T>>
+    where
+        T: DeserializeOwned + Serialize + Default,
+    {
+        if self.print_config {
+            println!("{}", config::to_ron(&T::default()));
+            return Ok(None);
         }
+        let mut config = match &self.config {
+            Some(path) => config::load(path)?,
+            None => T::default(),
+        };
+        self.apply_log(log(&mut config));
+        Ok(Some(config))
     }
+
+    /// A config value no type check catches, named with its source.
+    fn invalid(&self, err: String) -> anyhow::Error {
+        let source = self
+            .config
+            .as_deref()
+            .map_or_else(|| "command line".to_owned(), |p| p.display().to_string());
+        anyhow::anyhow!("{source}: {err}")
+    }
+}
+
+/// Runs a daemon: raises the open-file limit, builds the root logger, and
+/// runs `body` in an actix system.
+fn run_daemon<F, Fut>(log_config: &LogConfig, body: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Logger) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    crate::raise_fd_limit();
+    let log = crate::root_logger(log_config);
+    let result = actix::System::new().block_on(body(log.clone()));
+    // Dropping the last logger flushes the asynchronous drain.
+    drop(log);
+    result
 }
 
 #[derive(Debug, Args)]
@@ -167,12 +208,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
-    if args.common.print_config {
-        print_default::<PeerConfig>();
+    let Some(mut config) = args.common.config::<PeerConfig>(|c| &mut c.log)? else {
         return Ok(());
-    }
-    let mut config: PeerConfig = args.common.load()?;
-    args.common.apply_log(&mut config.log);
+    };
     if let Some(rs) = args.rs {
         config.rs = rs;
     }
@@ -188,13 +226,8 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
     if !args.get.is_empty() {
         config.get = args.get;
     }
-    config
-        .validate()
-        .map_err(|err| anyhow::anyhow!("{}: {err}", source_name(args.common.config.as_deref())))?;
-    crate::raise_fd_limit();
-    let log = crate::root_logger(&config.log);
-    let system = actix::System::new();
-    let result = system.block_on(async {
+    config.validate().map_err(|err| args.common.invalid(err))?;
+    run_daemon(&config.log.clone(), |log| async move {
         let peer = p2p_di_actors::peer::start(&config, log.clone())
             .await
             .context("starting the peer")?;
@@ -228,10 +261,8 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
             _ => warn!(log, "leave did not complete"),
         }
         info!(log, "peer stopped");
-        anyhow::Ok(())
-    });
-    drop(log);
-    result
+        Ok(())
+    })
 }
 
 fn run_lab(args: LabArgs) -> anyhow::Result<()> {
@@ -245,17 +276,10 @@ fn run_lab(args: LabArgs) -> anyhow::Result<()> {
         .map(crate::lab::plan::parse_sweep)
         .transpose()
         .map_err(|err| anyhow::anyhow!("--sweep {err}"))?;
-    let mut log_config = LogConfig {
-        level: LogLevel::Warn,
+    let log_config = LogConfig {
+        level: args.log_level.map_or(LogLevel::Warn, LogLevel::from),
         ..LogConfig::default()
     };
-    let common = Common {
-        config: None,
-        print_config: false,
-        log_level: args.log_level,
-        log_format: None,
-    };
-    common.apply_log(&mut log_config);
     crate::raise_fd_limit();
     let log = crate::root_logger(&log_config);
     let options = crate::lab::LabOptions {
@@ -272,17 +296,10 @@ fn run_lab(args: LabArgs) -> anyhow::Result<()> {
     result
 }
 
-fn print_default<T: Serialize + Default>() {
-    println!("{}", config::to_ron(&T::default()));
-}
-
 fn run_rs(args: RsArgs) -> anyhow::Result<()> {
-    if args.common.print_config {
-        print_default::<RsConfig>();
+    let Some(mut config) = args.common.config::<RsConfig>(|c| &mut c.log)? else {
         return Ok(());
-    }
-    let mut config: RsConfig = args.common.load()?;
-    args.common.apply_log(&mut config.log);
+    };
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
@@ -292,27 +309,16 @@ fn run_rs(args: RsArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.state_dir {
         config.state_dir = dir;
     }
-    config
-        .validate()
-        .map_err(|err| anyhow::anyhow!("{}: {err}", source_name(args.common.config.as_deref())))?;
-    crate::raise_fd_limit();
-    let log = crate::root_logger(&config.log);
-    let system = actix::System::new();
-    let result = system.block_on(async {
+    config.validate().map_err(|err| args.common.invalid(err))?;
+    run_daemon(&config.log.clone(), |log| async move {
         let rs = p2p_di_actors::rs::start(&config, log.clone())
             .await
             .context("starting the registration server")?;
         wait_for_shutdown(&log).await;
         rs.flush().await;
         info!(log, "registration server stopped");
-        anyhow::Ok(())
-    });
-    drop(log);
-    result
-}
-
-fn source_name(path: Option<&Path>) -> String {
-    path.map_or_else(|| "command line".to_owned(), |p| p.display().to_string())
+        Ok(())
+    })
 }
 
 /// Waits for SIGINT or SIGTERM.

@@ -101,6 +101,18 @@ fn saved_cookie(dir: &Path) -> String {
     text.trim().rsplit('\t').next().unwrap().to_owned()
 }
 
+/// Asserts that the RS at `rs` lists the peer `host` on `port` (asking as
+/// a newly registered probe).
+fn assert_listed(rs: SocketAddr, host: &str, port: u16) {
+    let me = cookie_of(&exchange(rs, b"REGISTER&*P2P-DI/1.0&*probe&*Linux&*9\r\n"));
+    let pquery = format!("PQUERY&*P2P-DI/1.0&*{me}&*probe&*Linux\r\n");
+    let list = text(&exchange(rs, pquery.as_bytes()));
+    assert!(
+        list.contains(&format!("{host}&*127.0.0.1&*{port}&*")),
+        "{list}"
+    );
+}
+
 fn wait_for_file(path: &Path) {
     wait_until(
         Duration::from_secs(15),
@@ -420,18 +432,7 @@ fn an_rs_that_comes_up_later_is_joined() {
     wait_until(Duration::from_secs(10), "the join", || {
         b.logged("registered with the RS")
     });
-    let me = cookie_of(&exchange(
-        rs.addr,
-        b"REGISTER&*P2P-DI/1.0&*probe&*Linux&*9\r\n",
-    ));
-    let list = text(&exchange(
-        rs.addr,
-        format!("PQUERY&*P2P-DI/1.0&*{me}&*probe&*Linux\r\n").as_bytes(),
-    ));
-    assert!(
-        list.contains(&format!("hostB&*127.0.0.1&*{}&*", b.addr.port())),
-        "{list}"
-    );
+    assert_listed(rs.addr, "hostB", b.addr.port());
 }
 
 #[test]
@@ -532,16 +533,5 @@ fn a_peer_registers_again_when_the_rs_forgets_it() {
         dir.join(".p2p-di-cookie").exists() && saved_cookie(&dir) != first
     });
     assert!(b.logged("keepalive failed; registering again"));
-    let me = cookie_of(&exchange(
-        rs.addr,
-        b"REGISTER&*P2P-DI/1.0&*probe&*Linux&*9\r\n",
-    ));
-    let list = text(&exchange(
-        rs.addr,
-        format!("PQUERY&*P2P-DI/1.0&*{me}&*probe&*Linux\r\n").as_bytes(),
-    ));
-    assert!(
-        list.contains(&format!("hostB&*127.0.0.1&*{}&*", b.addr.port())),
-        "{list}"
-    );
+    assert_listed(rs.addr, "hostB", b.addr.port());
 }

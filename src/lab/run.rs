@@ -6,6 +6,7 @@ use super::bounds::{self, Bound, Cap};
 use super::corpus::{self, Corpus};
 use super::plan::{Setup, Task};
 use anyhow::Context as _;
+use futures_util::future::join_all;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use p2p_di_actors::config::{PeerConfig, RsConfig};
 use p2p_di_actors::peer::downloader::{DownloadFinished, Fetch, Outcome, RefreshIndex, Subscribe};
@@ -269,7 +270,7 @@ async fn distribution(
     let refreshes = downloaders
         .iter()
         .map(|&i| peers[i].downloader.send(RefreshIndex));
-    for (i, refreshed) in downloaders.iter().zip(futures_join(refreshes).await) {
+    for (i, refreshed) in downloaders.iter().zip(join_all(refreshes).await) {
         match refreshed {
             Ok(Ok(_)) => {}
             Ok(Err(err)) => outcome
@@ -291,7 +292,7 @@ async fn distribution(
             parallel: Some(setup.parallel),
         })
     });
-    for (i, fetched) in downloaders.iter().zip(futures_join(fetches).await) {
+    for (i, fetched) in downloaders.iter().zip(join_all(fetches).await) {
         let peer = &setup.names[*i];
         match fetched {
             Ok(list) => {
@@ -307,10 +308,6 @@ async fn distribution(
     }
     outcome.makespan_ms = outcome.rows.iter().map(|r| r.end_ms).fold(0.0, f64::max);
     Ok(outcome)
-}
-
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    futures_util::future::join_all(futures).await
 }
 
 async fn scenario(
