@@ -447,3 +447,51 @@ fn the_peer_record_cap_drops_the_oldest_inactive_record_or_answers_503() {
         status("403&*Forbidden")
     );
 }
+
+#[test]
+fn refusals_past_the_connection_limit_are_bounded_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("one.ron");
+    std::fs::write(
+        &config,
+        "(host: Some(\"rs-host\"), limits: (request_timeout_secs: 5, max_connections: 1))",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let rs = Daemon::start(
+        &[
+            "rs",
+            "--config",
+            config,
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            "state",
+        ],
+        dir.path(),
+    );
+    let _held = TcpStream::connect(rs.addr).unwrap();
+    let busy = status("503&*Service Unavailable");
+    wait_until(Duration::from_secs(5), "a 503", || {
+        text(&exchange(rs.addr, b"")) == busy
+    });
+    // 64 refusals kept open: each read its 503 but has not closed its side
+    let refused: Vec<TcpStream> = (0..64)
+        .map(|_| {
+            let mut stream = TcpStream::connect(rs.addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut reply = Vec::new();
+            stream.read_to_end(&mut reply).unwrap();
+            assert_eq!(text(&reply), busy);
+            stream
+        })
+        .collect();
+    // the next one is closed without a word
+    assert_eq!(exchange(rs.addr, b""), b"");
+    drop(refused);
+    wait_until(Duration::from_secs(5), "503s again", || {
+        text(&exchange(rs.addr, b"")) == busy
+    });
+}

@@ -71,6 +71,28 @@ pub struct ServerStats {
     pub open: Cell<usize>,
     /// Connections refused with 503.
     pub refused: Cell<u64>,
+    /// 503 replies being written now.
+    pub refusing: Cell<usize>,
+}
+
+/// Most 503 replies written at once; past it, connections over the limit
+/// are closed at once.
+const MAX_REFUSING: usize = 64;
+
+/// A 503 reply in progress, counted while it lives.
+struct Refusing(Rc<ServerStats>);
+
+impl Refusing {
+    fn new(stats: Rc<ServerStats>) -> Self {
+        stats.refusing.set(stats.refusing.get() + 1);
+        Refusing(stats)
+    }
+}
+
+impl Drop for Refusing {
+    fn drop(&mut self) {
+        self.0.refusing.set(self.0.refusing.get().saturating_sub(1));
+    }
 }
 
 /// Binds `addr`.
@@ -142,14 +164,21 @@ impl<S: Service + Clone> StreamHandler<io::Result<(TcpStream, SocketAddr)>> for 
         if self.stats.open.get() >= self.limits.max_connections {
             self.stats.refused.set(self.stats.refused.get() + 1);
             warn!(self.log, "connection limit reached"; "peer" => %peer, "limit" => self.limits.max_connections);
+            // Refusals are bounded too: past MAX_REFUSING at once, a new
+            // connection is closed without a word.
+            if self.stats.refusing.get() >= MAX_REFUSING {
+                return;
+            }
             let response = Response::new(
                 self.service.origin(),
                 Reply::Status(Status::ServiceUnavailable),
             );
             let timeout = self.limits.request_timeout();
+            let refusing = Refusing::new(self.stats.clone());
             actix_rt::spawn(async move {
                 let (read, write) = stream.into_split();
                 let _ = send_and_close(read, write, &response, None, timeout).await;
+                drop(refusing);
             });
             return;
         }

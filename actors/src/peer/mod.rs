@@ -152,10 +152,7 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
     let local_addr = listener
         .local_addr()
         .map_err(|err| PeerError::Bind(err.to_string()))?;
-    let origin = Origin::new(
-        config.host.clone().unwrap_or_else(|| Origin::local().host),
-        crate::wire::os_name(),
-    );
+    let origin = crate::wire::Origin::named(config.host.as_deref());
     let me = Holder::new(origin.host.clone(), local_addr.port());
 
     let store_log = log.new(o!("actor" => "store"));

@@ -177,10 +177,7 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         SweeperActor::new(registry.clone(), sweeper::period(config.ttl_secs)),
         move |panic| error!(sweeper_log, "sweeper panicked; restarting"; "panic" => panic),
     );
-    let origin = Origin::new(
-        config.host.clone().unwrap_or_else(|| Origin::local().host),
-        crate::wire::os_name(),
-    );
+    let origin = crate::wire::Origin::named(config.host.as_deref());
     let service = RsService {
         registry: registry.clone(),
         origin,

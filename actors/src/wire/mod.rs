@@ -69,6 +69,15 @@ impl Origin {
         }
     }
 
+    /// `host` (or this machine's name) and this machine's operating
+    /// system, as they go on the wire: sanitized once, so the name a
+    /// daemon knows itself by is the one others see.
+    pub fn named(host: Option<&str>) -> Self {
+        let local = Origin::local();
+        let host = host.map_or(local.host, |h| write::sanitize(h).into_owned());
+        Origin::new(host, write::sanitize(&local.os).into_owned())
+    }
+
     /// This machine: its host name and the name of its operating system.
     pub fn local() -> Self {
         let host = gethostname::gethostname().to_string_lossy().into_owned();

@@ -505,6 +505,13 @@ fn fields_with_separator_cr_lf_are_sent_as_spaces() {
 }
 
 #[test]
+fn a_daemons_own_name_is_the_sanitized_one_others_see() {
+    let origin = Origin::named(Some("lab&*host\r\n"));
+    assert_eq!(origin.host, "lab host ");
+    assert_eq!(Origin::named(None).host, Origin::local().host);
+}
+
+#[test]
 fn a_short_body_is_truncated_not_a_response() {
     let mut codec = ResponseCodec::expecting(WireLimits::default(), Expect::Document);
     let mut buf = BytesMut::from(&b"P2P-DI/1.0&*200&*OK&*h&*L&*10\r\n12345"[..]);
