@@ -49,19 +49,33 @@ fn start_rs(root: &Path) -> Daemon {
     )
 }
 
-/// A peer config with fast retries and keepalives, and a 2 s request limit.
-fn peer_config(root: &Path) -> String {
-    let path = root.join("peer.ron");
+/// A peer config with fast retries and keepalives, a 2 s request limit,
+/// and `extra` fields.
+fn peer_config(root: &Path, extra: &str) -> String {
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = root.join(format!("peer-{n}.ron"));
     std::fs::write(
         &path,
-        "(keepalive_secs: 1, rs_retry_initial_ms: 50, rs_retry_max_ms: 200, transfer_timeout_secs: 5, limits: (request_timeout_secs: 2))",
+        format!("(keepalive_secs: 1, rs_retry_initial_ms: 50, rs_retry_max_ms: 200, transfer_timeout_secs: 5, limits: (request_timeout_secs: 2), {extra})"),
     )
     .unwrap();
     path.display().to_string()
 }
 
 fn start_peer(root: &Path, rs: SocketAddr, dir: &Path, host: &str, extra: &[&str]) -> Daemon {
-    let config = peer_config(root);
+    start_peer_with(root, rs, dir, host, "", extra)
+}
+
+fn start_peer_with(
+    root: &Path,
+    rs: SocketAddr,
+    dir: &Path,
+    host: &str,
+    config_extra: &str,
+    extra: &[&str],
+) -> Daemon {
+    let config = peer_config(root, config_extra);
     let rs = rs.to_string();
     let dir = dir.display().to_string();
     let mut args = vec![
@@ -157,6 +171,23 @@ fn the_testing_scenario_runs_as_the_original_describes() {
             .map(|m| m["head"].as_str().unwrap().to_owned())
             .collect()
     };
+    // ... requests by the RFC server, responses by the client side
+    let responses: Vec<String> = a
+        .messages()
+        .iter()
+        .filter(|m| m["msg"] == "response")
+        .map(|m| m["head"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        responses.contains(&"P2P-DI/1.0&*200&*OK&*hostB&*Linux&*30000".to_owned()),
+        "{responses:?}"
+    );
+    assert!(
+        responses
+            .iter()
+            .any(|h| h.starts_with("P2P-DI/1.0&*200&*OK&*") && h.ends_with("&*Linux&*56")),
+        "{responses:?}"
+    );
     let b_heads = heads(&b);
     assert!(
         b_heads.contains(&"GET&*RFC-Index&*P2P-DI/1.0&*hostA&*Linux".to_owned()),
@@ -401,7 +432,7 @@ fn an_rs_that_comes_up_later_is_joined() {
         .port();
     let rs_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let dir = folder(root, "b", &[(9264, 100)], true);
-    let config = peer_config(root);
+    let config = peer_config(root, "");
     let (rs_text, dir_text) = (rs_addr.to_string(), dir.display().to_string());
     let b = Daemon::start(
         &[
@@ -534,4 +565,71 @@ fn a_peer_registers_again_when_the_rs_forgets_it() {
     });
     assert!(b.logged("keepalive failed; registering again"));
     assert_listed(rs.addr, "hostB", b.addr.port());
+}
+
+#[test]
+fn an_upload_cap_paces_what_the_rfc_server_sends() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let rs = start_rs(root);
+    let dir = folder(root, "b", &[(9264, 1_000_000)], true);
+    // 1 MB/s, with a burst of 100 KB: 1 MB takes at least 0.9 s
+    let b = start_peer_with(
+        root,
+        rs.addr,
+        &dir,
+        "hostB",
+        "upload_limit_bytes_per_sec: Some(1000000)",
+        &[],
+    );
+    let clock = std::time::Instant::now();
+    let reply = exchange(b.addr, b"GET&*RFC&*9264&*P2P-DI/1.0&*a&*Linux\r\n");
+    let took = clock.elapsed();
+    assert_eq!(
+        reply.len(),
+        1_000_000 + "P2P-DI/1.0&*200&*OK&*hostB&*Linux&*1000000\r\n".len()
+    );
+    assert!(
+        took >= Duration::from_millis(880),
+        "{took:?}: faster than the cap allows"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "{took:?}: far slower than the cap"
+    );
+}
+
+#[test]
+fn a_download_cap_paces_what_the_downloader_receives() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let rs = start_rs(root);
+    let b_dir = folder(root, "b", &[(9264, 1_000_000)], true);
+    let _b = start_peer(root, rs.addr, &b_dir, "hostB", &[]);
+    let a_dir = root.join("a");
+    let a = start_peer_with(
+        root,
+        rs.addr,
+        &a_dir,
+        "hostA",
+        "download_limit_bytes_per_sec: Some(1000000)",
+        &["--get", "9264"],
+    );
+    wait_until(Duration::from_secs(10), "the download", || {
+        a.logged("rfc downloaded")
+    });
+    let done = a
+        .messages()
+        .into_iter()
+        .find(|m| m["msg"] == "rfc downloaded")
+        .unwrap();
+    let elapsed_ms = done["elapsed_ms"].as_u64().unwrap();
+    assert!(
+        elapsed_ms >= 880,
+        "{elapsed_ms} ms: faster than the cap allows"
+    );
+    assert_eq!(
+        std::fs::read(a_dir.join("rfc9264.txt")).unwrap(),
+        document(9264, 1_000_000)
+    );
 }

@@ -4,6 +4,7 @@
 use crate::server::{throttle, throttle_chunk, SharedBucket};
 use crate::wire::{write, Request, Response, ResponseCodec, ResponseError, WireLimits};
 use bytes::BytesMut;
+use slog::{debug, Logger};
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -41,13 +42,15 @@ pub enum ClientError {
 }
 
 /// Sends `request` to `addr` and reads the response, all within `timeout`;
-/// reading is paced by `download` when set.
+/// reading is paced by `download` when set. The response's head is logged
+/// at debug level.
 pub async fn exchange(
     addr: SocketAddr,
     request: &Request,
     limits: WireLimits,
     timeout: Duration,
     download: Option<&SharedBucket>,
+    log: &Logger,
 ) -> Result<Response, ClientError> {
     let work = async {
         let mut stream = TcpStream::connect(addr)
@@ -88,10 +91,24 @@ pub async fn exchange(
             }
         }
     };
-    tokio::time::timeout(timeout, work)
-        .await
-        .unwrap_or(Err(ClientError::Timeout {
-            addr,
-            secs: timeout.as_secs(),
-        }))
+    let response =
+        tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or(Err(ClientError::Timeout {
+                addr,
+                secs: timeout.as_secs(),
+            }))?;
+    debug!(log, "response"; "from" => %addr, "head" => %ResponseHead(&response));
+    Ok(response)
+}
+
+/// Shows a response as its head line (for the debug log).
+pub struct ResponseHead<'a>(pub &'a Response);
+
+impl std::fmt::Display for ResponseHead<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut head = BytesMut::new();
+        write::write_response(self.0, &mut head);
+        f.write_str(String::from_utf8_lossy(&head).trim_end())
+    }
 }

@@ -130,6 +130,8 @@ pub struct DownloaderDeps {
     pub download: Option<SharedBucket>,
     /// Transfers running per holder address.
     pub busy: Rc<RefCell<HashMap<SocketAddr, usize>>>,
+    /// Where responses are logged.
+    pub log: Logger,
 }
 
 /// The downloader actor.
@@ -273,6 +275,7 @@ async fn fetch_index(deps: &DownloaderDeps, peer: &PeerEntry) -> Result<(), Atte
         deps.limits,
         deps.timeout,
         deps.download.as_ref(),
+        &deps.log,
     )
     .await
     .map_err(|err| failed(err.to_string()))?;
@@ -357,6 +360,7 @@ async fn try_holders(
             deps.limits,
             deps.timeout,
             deps.download.as_ref(),
+            &deps.log,
         )
         .await;
         if let Some(count) = deps.busy.borrow_mut().get_mut(&candidate.addr) {

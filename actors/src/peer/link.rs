@@ -141,8 +141,9 @@ impl RsLinkActor {
         }
         self.joining = true;
         let config = self.config.clone();
+        let log = self.log.clone();
         let request = self.register_request();
-        let registering = async move { call(&config, &request).await };
+        let registering = async move { call(&config, &request, &log).await };
         ctx.spawn(registering.into_actor(self).map(|result, act, ctx| {
             act.joining = false;
             match result {
@@ -180,12 +181,13 @@ impl RsLinkActor {
             return;
         };
         let config = self.config.clone();
+        let log = self.log.clone();
         let request = Request::KeepAlive {
             cookie,
             origin: config.origin.clone(),
         };
         ctx.spawn(
-            async move { call(&config, &request).await }
+            async move { call(&config, &request, &log).await }
                 .into_actor(self)
                 .map(|result, act, ctx| {
                     if !matches!(result, Ok(Reply::Done)) {
@@ -215,9 +217,9 @@ async fn resolve(rs: &str) -> Result<SocketAddr, LinkError> {
 }
 
 /// One exchange with the RS.
-async fn call(config: &LinkConfig, request: &Request) -> Result<Reply, LinkError> {
+async fn call(config: &LinkConfig, request: &Request, log: &Logger) -> Result<Reply, LinkError> {
     let addr = resolve(&config.rs).await?;
-    exchange(addr, request, config.limits, config.timeout, None)
+    exchange(addr, request, config.limits, config.timeout, None, log)
         .await
         .map(|response| response.reply)
         .map_err(|err: ClientError| LinkError::Unreachable(err.to_string()))
@@ -249,6 +251,7 @@ impl Handler<QueryPeers> for RsLinkActor {
             return Box::pin(actix::fut::ready(Err(LinkError::NotJoined)));
         };
         let config = self.config.clone();
+        let log = self.log.clone();
         let register = self.register_request();
         // PQUERY; after a 403, register again (cookie kept if the RS knows
         // it) and ask once more.
@@ -258,11 +261,11 @@ impl Handler<QueryPeers> for RsLinkActor {
                 origin: config.origin.clone(),
             };
             let mut renewed = None;
-            let mut reply = call(&config, &pquery(cookie)).await;
+            let mut reply = call(&config, &pquery(cookie), &log).await;
             if let Ok(Reply::Status(Status::Forbidden)) = reply {
-                if let Ok(Reply::Registered { cookie }) = call(&config, &register).await {
+                if let Ok(Reply::Registered { cookie }) = call(&config, &register, &log).await {
                     renewed = Some(cookie);
-                    reply = call(&config, &pquery(cookie)).await;
+                    reply = call(&config, &pquery(cookie), &log).await;
                 }
             }
             let peers = match reply {
@@ -294,12 +297,13 @@ impl Handler<Leave> for RsLinkActor {
             return Box::pin(actix::fut::ready(Err(LinkError::NotJoined)));
         };
         let config = self.config.clone();
+        let log = self.log.clone();
         let request = Request::Leave {
             cookie,
             origin: config.origin.clone(),
         };
         Box::pin(
-            async move { call(&config, &request).await }
+            async move { call(&config, &request, &log).await }
                 .into_actor(self)
                 .map(|reply, act, _| {
                     act.joined = false;

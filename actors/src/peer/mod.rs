@@ -199,6 +199,7 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
                 timeout: config.transfer_timeout(),
                 download: bucket(config.download_limit_bytes_per_sec),
                 busy: Rc::default(),
+                log: downloader_log.clone(),
             },
             config.max_parallel_downloads,
             downloader_log,
