@@ -3,6 +3,8 @@
 //! This file parses the command line, builds the root logger, and runs the
 //! chosen command; `cli.rs` holds the commands.
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 mod cli;
 mod lab;
 

@@ -188,15 +188,12 @@ fn the_testing_scenario_runs_as_the_original_describes() {
             .any(|h| h.starts_with("P2P-DI/1.0&*200&*OK&*") && h.ends_with("&*Linux&*56")),
         "{responses:?}"
     );
-    let b_heads = heads(&b);
-    assert!(
-        b_heads.contains(&"GET&*RFC-Index&*P2P-DI/1.0&*hostA&*Linux".to_owned()),
-        "{b_heads:?}"
-    );
-    assert!(
-        b_heads.contains(&"GET&*RFC&*9264&*P2P-DI/1.0&*hostA&*Linux".to_owned()),
-        "{b_heads:?}"
-    );
+    // B's log is another process's, written asynchronously: wait for it
+    wait_until(Duration::from_secs(5), "B's log of A's requests", || {
+        let b_heads = heads(&b);
+        b_heads.contains(&"GET&*RFC-Index&*P2P-DI/1.0&*hostA&*Linux".to_owned())
+            && b_heads.contains(&"GET&*RFC&*9264&*P2P-DI/1.0&*hostA&*Linux".to_owned())
+    });
 
     // A serves what it downloaded, naming itself as holder
     let index = text(&exchange(
@@ -209,7 +206,9 @@ fn the_testing_scenario_runs_as_the_original_describes() {
     // B leaves on SIGTERM; A's next PQUERY is told no peer is active
     b.signal(libc::SIGTERM);
     assert!(b.wait_exit(Duration::from_secs(10)).success());
-    assert!(b.logged("left the RS"));
+    wait_until(Duration::from_secs(5), "B's log of its LEAVE", || {
+        b.logged("left the RS")
+    });
     let pquery = format!(
         "PQUERY&*P2P-DI/1.0&*{}&*hostA&*Linux\r\n",
         saved_cookie(&a_dir)
@@ -563,7 +562,11 @@ fn a_peer_registers_again_when_the_rs_forgets_it() {
     wait_until(Duration::from_secs(15), "a new cookie", || {
         dir.join(".p2p-di-cookie").exists() && saved_cookie(&dir) != first
     });
-    assert!(b.logged("keepalive failed; registering again"));
+    wait_until(
+        Duration::from_secs(5),
+        "the log of the failed keepalive",
+        || b.logged("keepalive failed; registering again"),
+    );
     assert_listed(rs.addr, "hostB", b.addr.port());
 }
 

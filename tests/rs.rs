@@ -145,7 +145,12 @@ fn every_message_head_is_logged_at_debug() {
             .iter()
             .any(|m| m["msg"] == "request" && m["head"] == head.as_str())
     });
-    assert!(rs.messages().iter().any(|m| m["msg"] == "peer registered"));
+    // the log is written asynchronously: wait for the later line too
+    wait_until(
+        Duration::from_secs(5),
+        "the registry change in the log",
+        || rs.logged("peer registered"),
+    );
     drop(b);
 }
 
