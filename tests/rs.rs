@@ -35,6 +35,29 @@ fn start_rs(dir: &Path, extra_config: &str, args: &[&str]) -> Daemon {
     Daemon::start(&all, dir)
 }
 
+/// An RS whose `limits` are as given (and everything else the default).
+fn start_rs_limited(dir: &Path, limits: &str) -> Daemon {
+    let path = dir.join("limited.ron");
+    std::fs::write(
+        &path,
+        format!("(host: Some(\"rs-host\"), limits: ({limits}))"),
+    )
+    .unwrap();
+    let config = path.display().to_string();
+    Daemon::start(
+        &[
+            "rs",
+            "--config",
+            &config,
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            "state",
+        ],
+        dir,
+    )
+}
+
 fn ok(extra: &str) -> String {
     format!("P2P-DI/1.0&*200&*OK&*rs-host&*{OS}{extra}\r\n")
 }
@@ -324,25 +347,7 @@ fn a_silent_or_half_line_client_is_cut_off_and_holds_nobody_up() {
 #[test]
 fn past_the_connection_limit_a_client_gets_503_and_later_ones_are_served() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("limit.ron");
-    std::fs::write(
-        &config,
-        "(host: Some(\"rs-host\"), limits: (request_timeout_secs: 5, max_connections: 4))",
-    )
-    .unwrap();
-    let config = config.to_str().unwrap();
-    let rs = Daemon::start(
-        &[
-            "rs",
-            "--config",
-            config,
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            "state",
-        ],
-        dir.path(),
-    );
+    let rs = start_rs_limited(dir.path(), "request_timeout_secs: 5, max_connections: 4");
     let held: Vec<TcpStream> = (0..4)
         .map(|_| TcpStream::connect(rs.addr).unwrap())
         .collect();
@@ -456,25 +461,7 @@ fn the_peer_record_cap_drops_the_oldest_inactive_record_or_answers_503() {
 #[test]
 fn refusals_past_the_connection_limit_are_bounded_too() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("one.ron");
-    std::fs::write(
-        &config,
-        "(host: Some(\"rs-host\"), limits: (request_timeout_secs: 5, max_connections: 1))",
-    )
-    .unwrap();
-    let config = config.to_str().unwrap();
-    let rs = Daemon::start(
-        &[
-            "rs",
-            "--config",
-            config,
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            "state",
-        ],
-        dir.path(),
-    );
+    let rs = start_rs_limited(dir.path(), "request_timeout_secs: 5, max_connections: 1");
     let _held = TcpStream::connect(rs.addr).unwrap();
     let busy = status("503&*Service Unavailable");
     wait_until(Duration::from_secs(5), "a 503", || {

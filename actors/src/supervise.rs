@@ -31,6 +31,19 @@ where
     addr
 }
 
+/// [`supervise`], logging each panic at error level on `log` (whose
+/// context names the actor).
+pub fn supervise_logged<A>(actor: A, log: &slog::Logger) -> Addr<A>
+where
+    A: Actor<Context = Context<A>> + Supervised,
+{
+    let log = log.clone();
+    supervise(
+        actor,
+        move |panic| slog::error!(log, "actor panicked; restarting"; "panic" => panic),
+    )
+}
+
 struct PanicSupervisor<A>
 where
     A: Actor<Context = Context<A>> + Supervised,

@@ -61,3 +61,39 @@ async fn a_panicking_registry_restarts_and_loses_no_registration() {
     assert!(rs.registry.send(InjectPanic).await.is_err());
     assert_eq!(rs.registry.send(GetStats).await.unwrap().records, 11);
 }
+
+#[actix_rt::test]
+async fn the_running_rs_compacts_its_journal_and_loses_nothing() {
+    use p2p_di_actors::rs::registry::KeepAlive;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = RsConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        state_dir: state.clone(),
+        ..RsConfig::default()
+    };
+    let rs = rs::start(&config, quiet()).await.unwrap();
+    let reply = exchange(rs.local_addr, "REGISTER&*P2P-DI/1.0&*h&*Linux&*1\r\n").await;
+    let cookie: u64 = reply
+        .trim_end()
+        .rsplit("&*")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // past 10,000 journaled events the registry writes a snapshot
+    for _ in 0..10_001 {
+        rs.registry
+            .send(KeepAlive { cookie })
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    rs.flush().await;
+    assert!(state.join("snapshot").exists());
+    assert!(state.join("journal.1").exists());
+    assert!(!state.join("journal.0").exists());
+    let recovered = rs::journal::recover(&state, 7200, 100).unwrap();
+    assert_eq!(recovered.generation, 1);
+    assert!(recovered.registry.get(cookie).unwrap().active);
+}

@@ -17,14 +17,14 @@ use crate::config::PeerConfig;
 use crate::server::{self, Listener, ServerStats, Service, SharedBucket};
 use crate::state::index::Holder;
 use crate::state::throttle::TokenBucket;
-use crate::supervise::supervise;
+use crate::supervise::supervise_logged;
 use crate::wire::parse::Role;
 use crate::wire::{Origin, Reply, Request, Status};
 use actix::prelude::*;
 use downloader::{DownloaderActor, DownloaderDeps};
 use futures_util::future::LocalBoxFuture;
 use link::{LinkConfig, RsLinkActor};
-use slog::{error, info, o, Logger};
+use slog::{info, o, Logger};
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
@@ -156,21 +156,19 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
     let me = Holder::new(origin.host.clone(), local_addr.port());
 
     let store_log = log.new(o!("actor" => "store"));
-    let panic_log = store_log.clone();
-    let store = supervise(
+    let store = supervise_logged(
         StoreActor::new(
             dir.clone(),
             me,
             &documents,
             config.max_index_records,
             config.document_cache_bytes,
-            store_log,
+            store_log.clone(),
         ),
-        move |panic| error!(panic_log, "store panicked; restarting"; "panic" => panic),
+        &store_log,
     );
     let link_log = log.new(o!("actor" => "rs-link"));
-    let panic_log = link_log.clone();
-    let link = supervise(
+    let link = supervise_logged(
         RsLinkActor::new(
             LinkConfig {
                 rs: config.rs.clone(),
@@ -183,13 +181,12 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
                 timeout: config.transfer_timeout(),
                 limits: config.limits.wire(),
             },
-            link_log,
+            link_log.clone(),
         ),
-        move |panic| error!(panic_log, "rs link panicked; restarting"; "panic" => panic),
+        &link_log,
     );
     let downloader_log = log.new(o!("actor" => "downloader"));
-    let panic_log = downloader_log.clone();
-    let downloader = supervise(
+    let downloader = supervise_logged(
         DownloaderActor::new(
             DownloaderDeps {
                 store: store.clone(),
@@ -202,9 +199,9 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
                 log: downloader_log.clone(),
             },
             config.max_parallel_downloads,
-            downloader_log,
+            downloader_log.clone(),
         ),
-        move |panic| error!(panic_log, "downloader panicked; restarting"; "panic" => panic),
+        &downloader_log,
     );
     let service = PeerService {
         store: store.clone(),

@@ -14,14 +14,14 @@ pub mod sweeper;
 
 use crate::config::RsConfig;
 use crate::server::{self, Listener, ServerStats, Service};
-use crate::supervise::supervise;
+use crate::supervise::supervise_logged;
 use crate::wire::parse::Role;
 use crate::wire::{Origin, Reply, Request, Status};
 use actix::prelude::*;
 use futures_util::future::LocalBoxFuture;
 use journal::{Journal, JournalError};
 use registry::{KeepAlive, Leave, QueryPeers, Register, RegistryActor};
-use slog::{error, info, o, Logger};
+use slog::{info, o, Logger};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use sweeper::SweeperActor;
@@ -161,21 +161,19 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
     })?;
 
     let registry_log = log.new(o!("actor" => "registry"));
-    let panic_log = registry_log.clone();
-    let registry = supervise(
+    let registry = supervise_logged(
         RegistryActor::new(
             recovered.registry,
             journal.clone(),
             config.ttl_secs,
             config.max_peers,
-            registry_log,
+            registry_log.clone(),
         ),
-        move |panic| error!(panic_log, "registry panicked; restarting"; "panic" => panic),
+        &registry_log,
     );
-    let sweeper_log = log.new(o!("actor" => "sweeper"));
-    let sweeper = supervise(
+    let sweeper = supervise_logged(
         SweeperActor::new(registry.clone(), sweeper::period(config.ttl_secs)),
-        move |panic| error!(sweeper_log, "sweeper panicked; restarting"; "panic" => panic),
+        &log.new(o!("actor" => "sweeper")),
     );
     let origin = crate::wire::Origin::named(config.host.as_deref());
     let service = RsService {
