@@ -63,7 +63,7 @@ pub fn bound(
             if uploads[i] > 0 {
                 consider(
                     cap.secs(uploads[i]),
-                    format!("{name}'s upload of {} bytes", uploads[i]),
+                    format!("{name}'s upload of {:.2} MB", uploads[i] as f64 / 1e6),
                 );
             }
         }
@@ -71,7 +71,7 @@ pub fn bound(
             if downloads[i] > 0 {
                 consider(
                     cap.secs(downloads[i]),
-                    format!("{name}'s download of {} bytes", downloads[i]),
+                    format!("{name}'s download of {:.2} MB", downloads[i] as f64 / 1e6),
                 );
             }
         }

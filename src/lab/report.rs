@@ -261,8 +261,8 @@ pub fn build(
         if o.index_ms > 0.0 {
             let _ = writeln!(
                 md,
-                "Fetching the indexes before the download phase took {} s.\n",
-                secs(o.index_ms)
+                "Fetching the indexes before the download phase took {:.0} ms.\n",
+                o.index_ms
             );
         }
         let _ = writeln!(md, "| peer | downloads | data (MB) | total download time (s) | last download ended at (s) |");
