@@ -487,3 +487,24 @@ fn refusals_past_the_connection_limit_are_bounded_too() {
         text(&exchange(rs.addr, b"")) == busy
     });
 }
+
+#[test]
+fn a_second_rs_on_the_same_state_folder_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let rs = start_rs(dir.path(), "", &[]);
+    let cookie = register(rs.addr, "a", 1);
+    let out = std::process::Command::new(BIN)
+        .args(["rs", "--listen", "127.0.0.1:0", "--state-dir", "state"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("in use by another registration server"),
+        "{err}"
+    );
+    // the first one is undisturbed
+    let keepalive = format!("KEEPALIVE&*P2P-DI/1.0&*{cookie}&*a&*{OS}\r\n");
+    assert_eq!(text(&exchange(rs.addr, keepalive.as_bytes())), ok(""));
+}

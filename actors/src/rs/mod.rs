@@ -45,9 +45,39 @@ pub enum RsError {
         /// Why.
         source: std::io::Error,
     },
+    /// Another registration server holds the state folder.
+    #[error("state folder {dir} is in use by another registration server (it holds {dir}/lock)")]
+    InUse {
+        /// The folder.
+        dir: String,
+    },
     /// The configuration is invalid.
     #[error("config: {0}")]
     Config(String),
+}
+
+/// Takes the state folder's lock, so two servers never write one journal.
+fn lock_state(dir: &std::path::Path) -> Result<std::fs::File, RsError> {
+    let shown = dir.display().to_string();
+    let io = |source: std::io::Error| RsError::State {
+        dir: shown.clone(),
+        source: JournalError::Io {
+            path: dir.join("lock"),
+            source,
+        },
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(RsError::InUse { dir: shown.clone() }),
+        Err(std::fs::TryLockError::Error(err)) => Err(io(err)),
+    }
 }
 
 /// The RS as a [`Service`]: requests become registry messages.
@@ -126,6 +156,8 @@ pub struct RsHandle {
     /// Connection counters.
     pub stats: Rc<ServerStats>,
     journal: Journal,
+    /// The state folder's lock, held while the server runs.
+    _lock: std::fs::File,
 }
 
 impl RsHandle {
@@ -143,6 +175,7 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         dir: dir.clone(),
         source,
     };
+    let lock = lock_state(&config.state_dir)?;
     let recovered = journal::recover(&config.state_dir, config.ttl_secs, config.max_peers)
         .map_err(state_err)?;
     info!(log, "state recovered"; "dir" => &dir, "records" => recovered.registry.len(),
@@ -194,5 +227,6 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         sweeper,
         stats,
         journal,
+        _lock: lock,
     })
 }
