@@ -182,10 +182,14 @@ fn the_testing_scenario_runs_as_the_original_describes() {
         responses.contains(&"P2P-DI/1.0&*200&*OK&*hostB&*Linux&*30000".to_owned()),
         "{responses:?}"
     );
+    // the RS's peer list: one line, `hostB&*127.0.0.1&*PORT&*7200&*1&*TIME`
+    // with a 20-byte RFC 3339 time (TTL 7199 or 7200: four digits either way)
+    let list_len = format!("hostB&*127.0.0.1&*{}&*7200&*1&*", b.addr.port()).len() + 20 + 2;
     assert!(
         responses
             .iter()
-            .any(|h| h.starts_with("P2P-DI/1.0&*200&*OK&*") && h.ends_with("&*Linux&*56")),
+            .any(|h| h.starts_with("P2P-DI/1.0&*200&*OK&*")
+                && h.ends_with(&format!("&*Linux&*{list_len}"))),
         "{responses:?}"
     );
     // B's log is another process's, written asynchronously: wait for it
