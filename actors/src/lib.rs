@@ -38,3 +38,12 @@ pub mod server;
 pub mod state;
 pub mod supervise;
 pub mod wire;
+
+/// Milliseconds since the Unix epoch, now: the one clock the actors read
+/// and pass into the pure state machines.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

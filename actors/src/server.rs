@@ -64,15 +64,13 @@ pub fn throttle_chunk(rate_bytes_per_sec: u64) -> usize {
         .clamp(1024, 64 * 1024)
 }
 
-/// Live counters of a server, for logs and tests.
+/// What a server counts to enforce its connection limit.
 #[derive(Debug, Default)]
-pub struct ServerStats {
+struct ServerStats {
     /// Connections being served now.
-    pub open: Cell<usize>,
-    /// Connections refused with 503.
-    pub refused: Cell<u64>,
+    open: Cell<usize>,
     /// 503 replies being written now.
-    pub refusing: Cell<usize>,
+    refusing: Cell<usize>,
 }
 
 /// Most 503 replies written at once; past it, connections over the limit
@@ -118,17 +116,16 @@ impl<S: Service + Clone> Listener<S> {
         limits: ServerLimits,
         upload: Option<SharedBucket>,
         log: Logger,
-    ) -> (Addr<Self>, Rc<ServerStats>) {
-        let stats = Rc::new(ServerStats::default());
-        let actor = Listener {
+    ) -> Addr<Self> {
+        Listener {
             listener: Some(listener),
             service,
             limits,
             upload,
-            stats: stats.clone(),
+            stats: Rc::default(),
             log,
-        };
-        (actor.start(), stats)
+        }
+        .start()
     }
 }
 
@@ -162,7 +159,6 @@ impl<S: Service + Clone> StreamHandler<io::Result<(TcpStream, SocketAddr)>> for 
         };
         let _ = stream.set_nodelay(true);
         if self.stats.open.get() >= self.limits.max_connections {
-            self.stats.refused.set(self.stats.refused.get() + 1);
             warn!(self.log, "connection limit reached"; "peer" => %peer, "limit" => self.limits.max_connections);
             // Refusals are bounded too: past MAX_REFUSING at once, a new
             // connection is closed without a word.

@@ -151,7 +151,7 @@ pub fn run(job: &Job<'_>, progress: &MultiProgress, log: &Logger) -> anyhow::Res
         corpus::install(corpus, held, &work.join(&setup.names[i]))?;
     }
     let system = actix::System::new();
-    let outcome = system.block_on(async {
+    let mut outcome = system.block_on(async {
         let rs_config = RsConfig {
             listen: "127.0.0.1:0".parse()?,
             state_dir: work.join("rs-state"),
@@ -206,7 +206,7 @@ pub fn run(job: &Job<'_>, progress: &MultiProgress, log: &Logger) -> anyhow::Res
         }
         result
     })?;
-    let mut outcome = outcome;
+    outcome.makespan_ms = outcome.rows.iter().map(|r| r.end_ms).fold(0.0, f64::max);
     outcome.bound = bound_of(setup, corpus, caps);
     verify(setup, corpus, work, &mut outcome);
     Ok(outcome)
@@ -306,7 +306,6 @@ async fn distribution(
             Err(err) => outcome.failures.push(format!("{peer}: downloader: {err}")),
         }
     }
-    outcome.makespan_ms = outcome.rows.iter().map(|r| r.end_ms).fold(0.0, f64::max);
     Ok(outcome)
 }
 
@@ -337,7 +336,6 @@ async fn scenario(
     outcome
         .checks
         .push((format!("A downloaded RFC {number} from B"), got));
-    outcome.makespan_ms = outcome.rows.iter().map(|r| r.end_ms).fold(0.0, f64::max);
     let left = matches!(b.link.send(Leave).await, Ok(Ok(())));
     outcome
         .checks

@@ -139,8 +139,6 @@ pub struct DownloaderActor {
     deps: DownloaderDeps,
     max_parallel: usize,
     subscribers: Vec<Recipient<DownloadFinished>>,
-    /// Times the actor was restarted.
-    pub restarts: u32,
     log: Logger,
 }
 
@@ -151,7 +149,6 @@ impl DownloaderActor {
             deps,
             max_parallel: max_parallel.max(1),
             subscribers: Vec::new(),
-            restarts: 0,
             log,
         }
     }
@@ -163,7 +160,6 @@ impl Actor for DownloaderActor {
 
 impl Supervised for DownloaderActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.restarts += 1;
         // Transfers of the old context were dropped: nothing is busy.
         self.deps.busy.borrow_mut().clear();
     }

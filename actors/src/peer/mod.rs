@@ -14,7 +14,7 @@ pub mod link;
 pub mod store;
 
 use crate::config::PeerConfig;
-use crate::server::{self, Listener, ServerStats, Service, SharedBucket};
+use crate::server::{self, Listener, Service, SharedBucket};
 use crate::state::index::Holder;
 use crate::state::throttle::TokenBucket;
 use crate::supervise::supervise_logged;
@@ -93,18 +93,12 @@ impl Service for PeerService {
 pub struct PeerHandle {
     /// Where its RFC server listens.
     pub local_addr: SocketAddr,
-    /// The name it registered with.
-    pub origin: Origin,
     /// The store.
     pub store: Addr<StoreActor>,
     /// The RS link.
     pub link: Addr<RsLinkActor>,
     /// The downloader.
     pub downloader: Addr<DownloaderActor>,
-    /// Connection counters of its RFC server.
-    pub stats: Rc<ServerStats>,
-    /// Its listener (stopping it stops serving).
-    pub listener: Addr<Listener<PeerService>>,
 }
 
 async fn bind(config: &PeerConfig) -> Result<TcpListener, PeerError> {
@@ -207,7 +201,7 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
         store: store.clone(),
         origin: origin.clone(),
     };
-    let (listener, stats) = Listener::start(
+    Listener::start(
         listener,
         service,
         config.limits,
@@ -218,11 +212,8 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
         "documents" => documents.len(), "rs" => &config.rs);
     Ok(PeerHandle {
         local_addr,
-        origin,
         store,
         link,
         downloader,
-        stats,
-        listener,
     })
 }

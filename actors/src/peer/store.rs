@@ -7,6 +7,7 @@
 //! truth; remote records are dropped and learned again.
 
 use super::folder;
+use crate::now_ms;
 use crate::state::index::{Holder, Merged, RfcIndex};
 use crate::wire::{IndexRecord, RfcNumber};
 use actix::prelude::*;
@@ -71,8 +72,6 @@ pub struct StoreActor {
     cache_bytes: usize,
     cache_limit: usize,
     max_index_records: usize,
-    /// Times the actor was restarted.
-    pub restarts: u32,
     log: Logger,
 }
 
@@ -97,7 +96,6 @@ impl StoreActor {
             cache_bytes: 0,
             cache_limit,
             max_index_records,
-            restarts: 0,
             log,
         }
     }
@@ -121,17 +119,12 @@ impl StoreActor {
     }
 }
 
-fn now_ms() -> u64 {
-    crate::rs::registry::now_ms()
-}
-
 impl Actor for StoreActor {
     type Context = Context<Self>;
 }
 
 impl Supervised for StoreActor {
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.restarts += 1;
         self.cache.clear();
         self.cache_bytes = 0;
         let me = self.index.me().clone();

@@ -13,7 +13,7 @@ pub mod registry;
 pub mod sweeper;
 
 use crate::config::RsConfig;
-use crate::server::{self, Listener, ServerStats, Service};
+use crate::server::{self, Listener, Service};
 use crate::supervise::supervise_logged;
 use crate::wire::parse::Role;
 use crate::wire::{Origin, Reply, Request, Status};
@@ -23,7 +23,6 @@ use journal::{Journal, JournalError};
 use registry::{KeepAlive, Leave, QueryPeers, Register, RegistryActor};
 use slog::{info, o, Logger};
 use std::net::SocketAddr;
-use std::rc::Rc;
 use sweeper::SweeperActor;
 
 /// Why the RS could not start.
@@ -151,10 +150,6 @@ pub struct RsHandle {
     pub local_addr: SocketAddr,
     /// The registry actor.
     pub registry: Addr<RegistryActor>,
-    /// The sweeper actor.
-    pub sweeper: Addr<SweeperActor>,
-    /// Connection counters.
-    pub stats: Rc<ServerStats>,
     journal: Journal,
     /// The state folder's lock, held while the server runs.
     _lock: std::fs::File,
@@ -204,7 +199,7 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         ),
         &registry_log,
     );
-    let sweeper = supervise_logged(
+    supervise_logged(
         SweeperActor::new(registry.clone(), sweeper::period(config.ttl_secs)),
         &log.new(o!("actor" => "sweeper")),
     );
@@ -213,7 +208,7 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         registry: registry.clone(),
         origin,
     };
-    let (_, stats) = Listener::start(
+    Listener::start(
         listener,
         service,
         config.limits,
@@ -224,8 +219,6 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
     Ok(RsHandle {
         local_addr,
         registry,
-        sweeper,
-        stats,
         journal,
         _lock: lock,
     })

@@ -2,21 +2,13 @@
 //! it acknowledges it, and rebuilds the table from disk when it restarts.
 
 use super::journal::Journal;
+use crate::now_ms;
 use crate::state::registry::{Registrant, Registry, RegistryError};
 use crate::wire::{Cookie, PeerEntry, Status};
 use actix::prelude::*;
-use slog::{error, info, Logger};
+use slog::{error, info, warn, Logger};
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
 
 fn status_of(err: RegistryError) -> Status {
     match err {
@@ -172,7 +164,7 @@ impl Handler<Register> for RegistryActor {
         let registration = match result {
             Ok(registration) => registration,
             Err(err) => {
-                error!(self.log, "registration refused"; "host" => &msg.host, "err" => %err);
+                warn!(self.log, "registration refused"; "host" => &msg.host, "err" => %err);
                 return Box::pin(async move { Err(status_of(err)) });
             }
         };
