@@ -66,9 +66,10 @@ impl<'a> Line<'a> {
         self
     }
 
-    fn num(&mut self, value: impl itoa_like::Decimal) -> &mut Self {
+    fn num(&mut self, value: impl itoa::Integer) -> &mut Self {
         self.sep();
-        value.put(self.buf);
+        self.buf
+            .put_slice(itoa::Buffer::new().format(value).as_bytes());
         self
     }
 
@@ -79,39 +80,6 @@ impl<'a> Line<'a> {
     fn end(&mut self) {
         self.buf.put_slice(b"\r\n");
     }
-}
-
-mod itoa_like {
-    use bytes::{BufMut, BytesMut};
-
-    /// An unsigned integer written in decimal without allocating.
-    pub trait Decimal: Copy {
-        fn put(self, buf: &mut BytesMut);
-    }
-
-    macro_rules! decimal {
-        ($($t:ty),*) => {$(
-            impl Decimal for $t {
-                fn put(self, buf: &mut BytesMut) {
-                    let mut digits = [0u8; 20];
-                    let mut at = digits.len();
-                    let mut rest = self;
-                    loop {
-                        at -= 1;
-                        // `rest % 10` is below 10, so the cast cannot truncate.
-                        digits[at] = b'0' + (rest % 10) as u8;
-                        rest /= 10;
-                        if rest == 0 {
-                            break;
-                        }
-                    }
-                    buf.put_slice(&digits[at..]);
-                }
-            }
-        )*};
-    }
-
-    decimal!(u16, u32, u64, usize);
 }
 
 /// Appends a request head to `buf`.
