@@ -206,7 +206,12 @@ fn preload(state: &Path, n: u32) -> Vec<u64> {
         cookies.push(r.cookie);
     }
     let recovered = journal::recover(state, 7200, 1_000_000).unwrap();
-    let journal = Journal::start(state, recovered.generation).unwrap();
+    let journal = Journal::start(
+        state,
+        recovered.generation,
+        slog::Logger::root(slog::Discard, slog::o!()),
+    )
+    .unwrap();
     journal.compact(registry.records().cloned().collect());
     journal.reload(7200, 1_000_000).unwrap();
     cookies

@@ -249,8 +249,9 @@ pub type CompactionReport = Result<usize, String>;
 
 impl Journal {
     /// Starts the writer thread on `dir`, appending to the journal of
-    /// `generation` (as [`recover`] returned it).
-    pub fn start(dir: &Path, generation: u64) -> Result<Journal, JournalError> {
+    /// `generation` (as [`recover`] returned it); failures it cannot hand
+    /// back to a caller (a compaction) are logged on `log`.
+    pub fn start(dir: &Path, generation: u64, log: slog::Logger) -> Result<Journal, JournalError> {
         let path = journal_path(dir, generation);
         let file = OpenOptions::new()
             .create(true)
@@ -264,6 +265,7 @@ impl Journal {
             generation,
             file,
             path,
+            log,
         };
         std::thread::Builder::new()
             .name("rs-journal".into())
@@ -322,6 +324,7 @@ struct Writer {
     generation: u64,
     file: File,
     path: PathBuf,
+    log: slog::Logger,
 }
 
 impl Writer {
@@ -363,7 +366,7 @@ impl Writer {
                     Op::Compact { records } => {
                         let _ = self.flush(&mut buf, &mut waiting);
                         if let Err(err) = self.compact(&records) {
-                            eprintln!("p2p-di rs: compaction failed: {err}");
+                            slog::error!(self.log, "journal compaction failed"; "err" => %err);
                         }
                     }
                     Op::Reload {
@@ -443,6 +446,10 @@ mod tests {
 
     const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
+    fn quiet() -> slog::Logger {
+        slog::Logger::root(slog::Discard, slog::o!())
+    }
+
     fn fill(registry: &mut Registry, journal: &Journal, n: u16, now: u64) -> Vec<u64> {
         let mut next = 100;
         (1..=n)
@@ -470,7 +477,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rec = recover(dir.path(), 60, 100).unwrap();
         let mut registry = rec.registry;
-        let journal = Journal::start(dir.path(), rec.generation).unwrap();
+        let journal = Journal::start(dir.path(), rec.generation, quiet()).unwrap();
         let cookies = fill(&mut registry, &journal, 5, 1_000_000);
         journal.append_lazy(vec![registry.keep_alive(cookies[0], 1_001_000).unwrap()]);
         let back = journal.reload(60, 100).unwrap();
@@ -483,7 +490,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rec = recover(dir.path(), 60, 100).unwrap();
         let mut registry = rec.registry;
-        let journal = Journal::start(dir.path(), rec.generation).unwrap();
+        let journal = Journal::start(dir.path(), rec.generation, quiet()).unwrap();
         let cookies = fill(&mut registry, &journal, 5, 1_000_000);
         journal.compact(registry.records().cloned().collect());
         let event = registry.leave(cookies[1], 1_000_500).unwrap().unwrap();
@@ -500,7 +507,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rec = recover(dir.path(), 60, 100).unwrap();
         let mut registry = rec.registry;
-        let journal = Journal::start(dir.path(), 0).unwrap();
+        let journal = Journal::start(dir.path(), 0, quiet()).unwrap();
         fill(&mut registry, &journal, 3, 1_000_000);
         journal.reload(60, 100).unwrap();
         let path = dir.path().join("journal.0");

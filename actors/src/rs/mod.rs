@@ -176,7 +176,12 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
     info!(log, "state recovered"; "dir" => &dir, "records" => recovered.registry.len(),
         "generation" => recovered.generation, "journal_events" => recovered.journal_events,
         "dropped_torn_line" => recovered.dropped_torn_line);
-    let journal = Journal::start(&config.state_dir, recovered.generation).map_err(state_err)?;
+    let journal = Journal::start(
+        &config.state_dir,
+        recovered.generation,
+        log.new(o!("actor" => "journal")),
+    )
+    .map_err(state_err)?;
     let listener = server::bind(config.listen)
         .await
         .map_err(|source| RsError::Bind {
