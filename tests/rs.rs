@@ -178,6 +178,31 @@ fn every_message_head_is_logged_at_debug() {
 }
 
 #[test]
+fn trace_shows_connection_events_that_debug_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let debug = start_rs(dir.path(), "", &["--log-level", "debug"]);
+    let trace_dir = tempfile::tempdir().unwrap();
+    let trace = start_rs(trace_dir.path(), "", &["--log-level", "trace"]);
+    for rs in [&debug, &trace] {
+        register(rs.addr, "hostB", 65401);
+    }
+    wait_until(Duration::from_secs(5), "trace lines", || {
+        trace.logged("connection accepted") && trace.logged("connection closed")
+    });
+    // debug shows the head, and nothing at trace
+    wait_until(Duration::from_secs(5), "the debug head", || {
+        debug.logged("request")
+    });
+    let levels: Vec<String> = debug
+        .messages()
+        .iter()
+        .filter_map(|m| m["level"].as_str().map(str::to_owned))
+        .collect();
+    assert!(!levels.iter().any(|l| l == "TRCE"), "{levels:?}");
+    assert!(!debug.logged("connection accepted"));
+}
+
+#[test]
 fn a_peer_expires_when_its_ttl_runs_out() {
     let dir = tempfile::tempdir().unwrap();
     let rs = start_rs(dir.path(), "", &["--ttl", "2"]);

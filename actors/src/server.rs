@@ -16,7 +16,7 @@ use actix::prelude::*;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
-use slog::{debug, info, o, warn, Logger};
+use slog::{debug, info, o, trace, warn, Logger};
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
@@ -179,6 +179,7 @@ impl<S: Service + Clone> StreamHandler<io::Result<(TcpStream, SocketAddr)>> for 
             return;
         }
         self.stats.open.set(self.stats.open.get() + 1);
+        trace!(self.log, "connection accepted"; "peer" => %peer, "open" => self.stats.open.get());
         let session = Session {
             service: self.service.clone(),
             peer,
@@ -281,6 +282,7 @@ impl<S: Service> Actor for Session<S> {
                 }
                 None => debug!(act.log, "closed without a request"),
             }
+            trace!(act.log, "connection closed");
             ctx.stop();
         }));
     }
