@@ -124,6 +124,7 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     crate::raise_fd_limit();
+    p2p_di_actors::fault::arm_from_env();
     let log = crate::root_logger(log_config);
     let result = actix::System::new().block_on(body(log.clone()));
     // Dropping the last logger flushes the asynchronous drain.
@@ -228,7 +229,7 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
     }
     config.validate().map_err(|err| args.common.invalid(err))?;
     run_daemon(&config.log.clone(), |log| async move {
-        let peer = p2p_di_actors::peer::start(&config, log.clone())
+        let mut peer = p2p_di_actors::peer::start(&config, log.clone())
             .await
             .context("starting the peer")?;
         if !config.get.is_empty() {
@@ -253,7 +254,10 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
                 }
             });
         }
-        wait_for_shutdown(&log).await;
+        tokio::select! {
+            () = wait_for_shutdown(&log) => {}
+            fatal = peer.fatal.recv() => return Err(anyhow::Error::new(fatal).context("the peer stopped")),
+        }
         let leaving = peer.link.send(Leave);
         match tokio::time::timeout(Duration::from_secs(5), leaving).await {
             Ok(Ok(Ok(()))) => {}
@@ -311,10 +315,15 @@ fn run_rs(args: RsArgs) -> anyhow::Result<()> {
     }
     config.validate().map_err(|err| args.common.invalid(err))?;
     run_daemon(&config.log.clone(), |log| async move {
-        let rs = p2p_di_actors::rs::start(&config, log.clone())
+        let mut rs = p2p_di_actors::rs::start(&config, log.clone())
             .await
             .context("starting the registration server")?;
-        wait_for_shutdown(&log).await;
+        tokio::select! {
+            () = wait_for_shutdown(&log) => {}
+            fatal = rs.fatal.recv() => {
+                return Err(anyhow::Error::new(fatal).context("the registration server stopped"))
+            }
+        }
         rs.flush().await;
         info!(log, "registration server stopped");
         Ok(())

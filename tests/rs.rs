@@ -533,3 +533,57 @@ fn a_second_rs_on_the_same_state_folder_refuses_to_start() {
     let keepalive = format!("KEEPALIVE&*P2P-DI/1.0&*{cookie}&*a&*{OS}\r\n");
     assert_eq!(text(&exchange(rs.addr, keepalive.as_bytes())), ok(""));
 }
+
+#[test]
+fn an_actor_that_keeps_failing_makes_the_rs_exit_non_zero_and_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["rs", "--listen", "127.0.0.1:0", "--state-dir", "state"])
+        .env("P2P_DI_FAULTS", "registry.started=1000")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", out.status);
+    let err = text(&out.stderr);
+    assert!(err.contains("supervisor gave up"), "{err}");
+    assert!(
+        err.contains("p2p-di: error: the registration server stopped: actor registry failed more than 5 times in 30 s (last: panicked: fault injected at registry.started)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_listener_that_panics_is_restarted_and_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = rs_config(dir.path(), "");
+    let rs = Daemon::start_with_env(
+        &[
+            "rs",
+            "--config",
+            &config,
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            "state",
+        ],
+        dir.path(),
+        &[("P2P_DI_FAULTS", "listener.accept=1")],
+    );
+    // the first connection meets the panic and is closed without a reply
+    let mut first = TcpStream::connect(rs.addr).unwrap();
+    first
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    first.write_all(b"REGISTER&*P2P-DI/1.0&*h&*Linux&*1\r\n").unwrap();
+    let mut reply = Vec::new();
+    match first.read_to_end(&mut reply) {
+        Ok(_) => assert_eq!(text(&reply), ""),
+        Err(err) => assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset),
+    }
+    wait_until(Duration::from_secs(5), "the restart in the log", || {
+        rs.messages()
+            .iter()
+            .any(|m| m["msg"] == "actor failed; restarting" && m["actor"] == "listener")
+    });
+    register(rs.addr, "h", 1);
+}

@@ -1,6 +1,7 @@
 //! Configuration: serde structs with defaults, and RON loading whose errors
 //! name the file, the line, the column and the field.
 
+use crate::supervise::SupervisionConfig;
 use crate::wire::WireLimits;
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -176,6 +177,8 @@ pub struct RsConfig {
     pub max_peers: usize,
     /// Per-connection limits.
     pub limits: ServerLimits,
+    /// Restart intensity of the supervised actors.
+    pub supervision: SupervisionConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -192,6 +195,7 @@ impl Default for RsConfig {
             host: None,
             max_peers: 1_000_000,
             limits: ServerLimits::default(),
+            supervision: SupervisionConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -207,8 +211,16 @@ impl RsConfig {
         if self.max_peers == 0 {
             return Err("max_peers must be at least 1".into());
         }
-        validate_limits(&self.limits)
+        validate_limits(&self.limits)?;
+        validate_supervision(&self.supervision)
     }
+}
+
+fn validate_supervision(supervision: &SupervisionConfig) -> Result<(), String> {
+    if supervision.restart_window_secs == 0 {
+        return Err("supervision.restart_window_secs must be at least 1".into());
+    }
+    Ok(())
 }
 
 fn validate_limits(limits: &ServerLimits) -> Result<(), String> {
@@ -263,6 +275,8 @@ pub struct PeerConfig {
     pub document_cache_bytes: usize,
     /// Per-connection limits of the RFC server (and body limit of downloads).
     pub limits: ServerLimits,
+    /// Restart intensity of the supervised actors.
+    pub supervision: SupervisionConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -285,6 +299,7 @@ impl Default for PeerConfig {
             max_index_records: 100_000,
             document_cache_bytes: 256 * 1024 * 1024,
             limits: ServerLimits::default(),
+            supervision: SupervisionConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -314,7 +329,8 @@ impl PeerConfig {
                 "a rate limit must be at least 1 byte per second (leave it unset for none)".into(),
             );
         }
-        validate_limits(&self.limits)
+        validate_limits(&self.limits)?;
+        validate_supervision(&self.supervision)
     }
 
     /// The transfer timeout as a duration.

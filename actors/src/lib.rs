@@ -12,26 +12,38 @@
 //! - [`peer`]: the peer's RFC store, RS link and downloader actors, and its
 //!   RFC folder.
 //! - [`client`]: one client exchange (connect, request, response).
-//! - [`supervise`]: a supervisor that restarts an actor after a panic too.
+//! - [`supervise`]: supervision with restart intensity; panics included.
+//! - [`fault`]: named panic points for the tests (a cargo feature).
 //! - [`config`]: serde configs and RON loading.
 //!
 //! # Supervision
 //!
+//! Every long-lived actor runs under a [`supervise::Supervision`]: a panic
+//! in `started`, `restarting`, a handler or a future spawned on its context
+//! restarts it (after a yield to the runtime); more than `max_restarts`
+//! failures within `restart_window_secs` and the supervisor gives up, and
+//! the daemon exits non-zero with the reason. Sessions are temporary: one
+//! per connection, never restarted.
+//!
 //! ```text
 //! System
-//! ├── RS:   RegistryActor   ── PanicSupervisor (restart = reload from the journal)
-//! │         SweeperActor    ── PanicSupervisor
-//! │         Listener ── Session × N (one per connection, temporary)
-//! └── peer: StoreActor      ── PanicSupervisor (restart = rescan the RFC folder)
-//!           RsLinkActor     ── PanicSupervisor (restart = register again)
-//!           DownloaderActor ── PanicSupervisor
-//!           Listener ── Session × N
+//! ├── RS:   RegistryActor   ── supervised (restart = reload from the journal)
+//! │         SweeperActor    ── supervised
+//! │         Listener        ── supervised (the socket outlives a restart)
+//! │           └── Session × N (one per connection, temporary)
+//! │         journal thread  (owned by the registry's Journal handle)
+//! └── peer: StoreActor      ── supervised (restart = rescan the RFC folder)
+//!           RsLinkActor     ── supervised (restart = register again)
+//!           DownloaderActor ── supervised
+//!           Listener        ── supervised
+//!             └── Session × N
 //! ```
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod client;
 pub mod config;
+pub mod fault;
 pub mod peer;
 pub mod rs;
 pub mod server;

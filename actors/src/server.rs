@@ -10,6 +10,7 @@
 
 use crate::config::ServerLimits;
 use crate::state::throttle::TokenBucket;
+use crate::supervise::Supervision;
 use crate::wire::parse::Role;
 use crate::wire::{write, Origin, Reply, Request, RequestCodec, RequestError, Response, Status};
 use actix::prelude::*;
@@ -99,8 +100,10 @@ pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// The listener actor: accepts connections and starts their sessions.
+/// Supervised: the listening socket outlives a restart of the actor, which
+/// only builds its accept stream again.
 pub struct Listener<S: Service + Clone> {
-    listener: Option<TcpListener>,
+    listener: Rc<TcpListener>,
     service: S,
     limits: ServerLimits,
     upload: Option<SharedBucket>,
@@ -109,23 +112,26 @@ pub struct Listener<S: Service + Clone> {
 }
 
 impl<S: Service + Clone> Listener<S> {
-    /// Starts serving `service` on `listener`.
+    /// Starts serving `service` on `listener`, under `supervision`.
     pub fn start(
         listener: TcpListener,
         service: S,
         limits: ServerLimits,
         upload: Option<SharedBucket>,
+        supervision: &Supervision,
         log: Logger,
     ) -> Addr<Self> {
-        Listener {
-            listener: Some(listener),
-            service,
-            limits,
-            upload,
-            stats: Rc::default(),
-            log,
-        }
-        .start()
+        supervision.start(
+            "listener",
+            Listener {
+                listener: Rc::new(listener),
+                service,
+                limits,
+                upload,
+                stats: Rc::default(),
+                log,
+            },
+        )
     }
 }
 
@@ -133,10 +139,7 @@ impl<S: Service + Clone> Actor for Listener<S> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let Some(listener) = self.listener.take() else {
-            return;
-        };
-        let accepted = futures_util::stream::unfold(listener, |listener| async move {
+        let accepted = futures_util::stream::unfold(self.listener.clone(), |listener| async move {
             let result = listener.accept().await;
             if result.is_err() {
                 // Out of descriptors or the like: give sessions time to end.
@@ -148,8 +151,11 @@ impl<S: Service + Clone> Actor for Listener<S> {
     }
 }
 
+impl<S: Service + Clone> Supervised for Listener<S> {}
+
 impl<S: Service + Clone> StreamHandler<io::Result<(TcpStream, SocketAddr)>> for Listener<S> {
     fn handle(&mut self, item: io::Result<(TcpStream, SocketAddr)>, _: &mut Self::Context) {
+        crate::fault::point("listener.accept");
         let (stream, peer) = match item {
             Ok(accepted) => accepted,
             Err(err) => {

@@ -2,6 +2,7 @@
 //! peer still serves and downloads: real sockets on 127.0.0.1, in-process.
 
 use p2p_di_actors::config::{PeerConfig, RsConfig};
+use p2p_di_actors::fault;
 use p2p_di_actors::peer::{self, downloader, link, store};
 use p2p_di_actors::rs;
 use std::net::SocketAddr;
@@ -62,7 +63,8 @@ async fn a_peer_serves_and_downloads_after_its_actors_panic() {
     a.link.send(link::WaitJoined).await.unwrap();
 
     // B's store panics: it restarts from its folder and serves on.
-    assert!(b.store.send(store::InjectPanic).await.is_err());
+    fault::arm("store.index", 1);
+    assert!(b.store.send(store::GetIndex).await.is_err());
     let reply = exchange(b.local_addr, "GET&*RFC&*2&*P2P-DI/1.0&*t&*Linux\r\n").await;
     assert!(
         reply.starts_with(b"P2P-DI/1.0&*200&*OK&*hostB&*Linux&*"),
@@ -71,9 +73,16 @@ async fn a_peer_serves_and_downloads_after_its_actors_panic() {
     );
 
     // A's downloader, store and link panic; it still downloads.
-    assert!(a.downloader.send(downloader::InjectPanic).await.is_err());
-    assert!(a.store.send(store::InjectPanic).await.is_err());
-    assert!(a.link.send(link::InjectPanic).await.is_err());
+    fault::arm("downloader.fetch", 1);
+    let fetch = downloader::Fetch {
+        numbers: vec![],
+        parallel: None,
+    };
+    assert!(a.downloader.send(fetch).await.is_err());
+    fault::arm("store.index", 1);
+    assert!(a.store.send(store::GetIndex).await.is_err());
+    fault::arm("link.state", 1);
+    assert!(a.link.send(link::GetLinkState).await.is_err());
     a.link.send(link::WaitJoined).await.unwrap();
     let state = a.link.send(link::GetLinkState).await.unwrap();
     assert_eq!(state.restarts, 1);

@@ -2,9 +2,10 @@
 //! registration: real sockets on 127.0.0.1, in-process actors.
 
 use p2p_di_actors::config::RsConfig;
+use p2p_di_actors::fault;
 use p2p_di_actors::rs::{
     self,
-    registry::{GetStats, InjectPanic},
+    registry::{GetStats, KeepAlive},
 };
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,12 +19,17 @@ async fn exchange(addr: SocketAddr, request: &str) -> String {
     String::from_utf8(reply).unwrap()
 }
 
+/// Armed fault points are process-wide: the tests of this file run one at
+/// a time so that one's armed point is never reached by another.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn quiet() -> slog::Logger {
     slog::Logger::root(slog::Discard, slog::o!())
 }
 
 #[actix_rt::test]
 async fn a_panicking_registry_restarts_and_loses_no_registration() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let config = RsConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -41,7 +47,9 @@ async fn a_panicking_registry_restarts_and_loses_no_registration() {
     assert_eq!(rs.registry.send(GetStats).await.unwrap().restarts, 0);
 
     // The panic loses the message that caused it, and only that one.
-    assert!(rs.registry.send(InjectPanic).await.is_err());
+    let first: u64 = cookies[0].parse().unwrap();
+    fault::arm("registry.keepalive", 1);
+    assert!(rs.registry.send(KeepAlive { cookie: first }).await.is_err());
     let stats = rs.registry.send(GetStats).await.unwrap();
     assert_eq!(stats.restarts, 1);
     assert_eq!(stats.records, 10);
@@ -58,13 +66,14 @@ async fn a_panicking_registry_restarts_and_loses_no_registration() {
     );
 
     // and it survives a second panic too
-    assert!(rs.registry.send(InjectPanic).await.is_err());
+    fault::arm("registry.keepalive", 1);
+    assert!(rs.registry.send(KeepAlive { cookie: first }).await.is_err());
     assert_eq!(rs.registry.send(GetStats).await.unwrap().records, 11);
 }
 
 #[actix_rt::test]
 async fn the_running_rs_compacts_its_journal_and_loses_nothing() {
-    use p2p_di_actors::rs::registry::KeepAlive;
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let config = RsConfig {

@@ -24,8 +24,14 @@ impl Daemon {
     /// Starts `p2p-di ARGS --log-format json` and waits (10 s at most) for
     /// a log line with `msg` containing `listening`.
     pub fn start(args: &[&str], cwd: &Path) -> Daemon {
+        Daemon::start_with_env(args, cwd, &[])
+    }
+
+    /// [`Daemon::start`] with environment variables set (`P2P_DI_FAULTS`).
+    pub fn start_with_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Daemon {
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .args(["--log-format", "json"])
             .current_dir(cwd)
             .stdin(Stdio::null())

@@ -107,12 +107,6 @@ pub struct RefreshIndex;
 #[rtype(result = "()")]
 pub struct Subscribe(pub Recipient<DownloadFinished>);
 
-/// Make the downloader panic in its handler (fault injection for tests).
-#[doc(hidden)]
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct InjectPanic;
-
 /// What a download needs, shared by the downloads running at once.
 #[derive(Clone)]
 pub struct DownloaderDeps {
@@ -169,6 +163,7 @@ impl Handler<Fetch> for DownloaderActor {
     type Result = ResponseFuture<Vec<DownloadFinished>>;
 
     fn handle(&mut self, msg: Fetch, _: &mut Self::Context) -> Self::Result {
+        crate::fault::point("downloader.fetch");
         let mut seen = HashSet::new();
         let numbers: Vec<RfcNumber> = msg
             .numbers
@@ -222,14 +217,6 @@ impl Handler<Subscribe> for DownloaderActor {
 
     fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) {
         self.subscribers.push(msg.0);
-    }
-}
-
-impl Handler<InjectPanic> for DownloaderActor {
-    type Result = ();
-
-    fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
-        panic!("fault injected into the downloader");
     }
 }
 

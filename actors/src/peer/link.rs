@@ -66,12 +66,6 @@ pub struct LinkState {
 #[rtype(result = "LinkState")]
 pub struct GetLinkState;
 
-/// Make the link panic in its handler (fault injection for tests).
-#[doc(hidden)]
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct InjectPanic;
-
 /// How the link reaches the RS.
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
@@ -342,19 +336,12 @@ impl Handler<GetLinkState> for RsLinkActor {
     type Result = LinkState;
 
     fn handle(&mut self, _: GetLinkState, _: &mut Self::Context) -> LinkState {
+        crate::fault::point("link.state");
         LinkState {
             joined: self.joined,
             cookie: self.cookie,
             registrations: self.registrations,
             restarts: self.restarts,
         }
-    }
-}
-
-impl Handler<InjectPanic> for RsLinkActor {
-    type Result = ();
-
-    fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
-        panic!("fault injected into the RS link");
     }
 }

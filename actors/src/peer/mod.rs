@@ -17,7 +17,7 @@ use crate::config::PeerConfig;
 use crate::server::{self, Listener, Service, SharedBucket};
 use crate::state::index::Holder;
 use crate::state::throttle::TokenBucket;
-use crate::supervise::supervise_logged;
+use crate::supervise::{fatal_channel, FatalReceiver, Supervision};
 use crate::wire::parse::Role;
 use crate::wire::{Origin, Reply, Request, Status};
 use actix::prelude::*;
@@ -99,6 +99,11 @@ pub struct PeerHandle {
     pub link: Addr<RsLinkActor>,
     /// The downloader.
     pub downloader: Addr<DownloaderActor>,
+    /// Failures the peer cannot recover from (a supervisor that gave up).
+    pub fatal: FatalReceiver,
+    /// Held so that the supervised listener is restarted (an actor nobody
+    /// addresses is not).
+    _listener: Addr<Listener<PeerService>>,
 }
 
 async fn bind(config: &PeerConfig) -> Result<TcpListener, PeerError> {
@@ -149,20 +154,22 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
     let origin = crate::wire::Origin::named(config.host.as_deref());
     let me = Holder::new(origin.host.clone(), local_addr.port());
 
+    let (fatal, fatal_rx) = fatal_channel();
+    let supervision = Supervision::new(config.supervision, fatal, log.clone());
     let store_log = log.new(o!("actor" => "store"));
-    let store = supervise_logged(
+    let store = supervision.start(
+        "store",
         StoreActor::new(
             dir.clone(),
             me,
             &documents,
             config.max_index_records,
             config.document_cache_bytes,
-            store_log.clone(),
+            store_log,
         ),
-        &store_log,
     );
-    let link_log = log.new(o!("actor" => "rs-link"));
-    let link = supervise_logged(
+    let link = supervision.start(
+        "rs-link",
         RsLinkActor::new(
             LinkConfig {
                 rs: config.rs.clone(),
@@ -175,12 +182,12 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
                 timeout: config.transfer_timeout(),
                 limits: config.limits.wire(),
             },
-            link_log.clone(),
+            log.new(o!("actor" => "rs-link")),
         ),
-        &link_log,
     );
     let downloader_log = log.new(o!("actor" => "downloader"));
-    let downloader = supervise_logged(
+    let downloader = supervision.start(
+        "downloader",
         DownloaderActor::new(
             DownloaderDeps {
                 store: store.clone(),
@@ -193,19 +200,19 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
                 log: downloader_log.clone(),
             },
             config.max_parallel_downloads,
-            downloader_log.clone(),
+            downloader_log,
         ),
-        &downloader_log,
     );
     let service = PeerService {
         store: store.clone(),
         origin: origin.clone(),
     };
-    Listener::start(
+    let listener = Listener::start(
         listener,
         service,
         config.limits,
         bucket(config.upload_limit_bytes_per_sec),
+        &supervision,
         log.new(o!("actor" => "rfc-server")),
     );
     info!(log, "peer listening"; "addr" => %local_addr, "host" => &origin.host,
@@ -215,5 +222,7 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
         store,
         link,
         downloader,
+        fatal: fatal_rx,
+        _listener: listener,
     })
 }

@@ -58,12 +58,6 @@ pub struct SaveDocument {
     pub body: Bytes,
 }
 
-/// Make the store panic in its handler (fault injection for tests).
-#[doc(hidden)]
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct InjectPanic;
-
 /// The store actor.
 pub struct StoreActor {
     dir: PathBuf,
@@ -145,6 +139,7 @@ impl Handler<GetIndex> for StoreActor {
     type Result = MessageResult<GetIndex>;
 
     fn handle(&mut self, _: GetIndex, _: &mut Self::Context) -> Self::Result {
+        crate::fault::point("store.index");
         let now = now_ms();
         self.index.expire(now);
         MessageResult(self.index.records(now))
@@ -241,13 +236,5 @@ impl Handler<SaveDocument> for StoreActor {
             }
             saved
         }))
-    }
-}
-
-impl Handler<InjectPanic> for StoreActor {
-    type Result = ();
-
-    fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
-        panic!("fault injected into the store");
     }
 }

@@ -14,7 +14,7 @@ pub mod sweeper;
 
 use crate::config::RsConfig;
 use crate::server::{self, Listener, Service};
-use crate::supervise::supervise_logged;
+use crate::supervise::{fatal_channel, FatalReceiver, Supervision};
 use crate::wire::parse::Role;
 use crate::wire::{Origin, Reply, Request, Status};
 use actix::prelude::*;
@@ -151,6 +151,12 @@ pub struct RsHandle {
     /// The registry actor.
     pub registry: Addr<RegistryActor>,
     journal: Journal,
+    /// Failures the RS cannot recover from (a supervisor that gave up).
+    pub fatal: FatalReceiver,
+    /// The supervised actors nothing else addresses: held so that they are
+    /// restarted (an actor nobody addresses is not).
+    _sweeper: Addr<SweeperActor>,
+    _listener: Addr<Listener<RsService>>,
     /// The state folder's lock, held while the server runs.
     _lock: std::fs::File,
 }
@@ -193,31 +199,33 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         source,
     })?;
 
-    let registry_log = log.new(o!("actor" => "registry"));
-    let registry = supervise_logged(
+    let (fatal, fatal_rx) = fatal_channel();
+    let supervision = Supervision::new(config.supervision, fatal, log.clone());
+    let registry = supervision.start(
+        "registry",
         RegistryActor::new(
             recovered.registry,
             journal.clone(),
             config.ttl_secs,
             config.max_peers,
-            registry_log.clone(),
+            log.new(o!("actor" => "registry")),
         ),
-        &registry_log,
     );
-    supervise_logged(
+    let sweeper = supervision.start(
+        "sweeper",
         SweeperActor::new(registry.clone(), sweeper::period(config.ttl_secs)),
-        &log.new(o!("actor" => "sweeper")),
     );
     let origin = crate::wire::Origin::named(config.host.as_deref());
     let service = RsService {
         registry: registry.clone(),
         origin,
     };
-    Listener::start(
+    let listener = Listener::start(
         listener,
         service,
         config.limits,
         None,
+        &supervision,
         log.new(o!("actor" => "listener")),
     );
     info!(log, "registration server listening"; "addr" => %local_addr, "ttl_secs" => config.ttl_secs);
@@ -225,6 +233,9 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         local_addr,
         registry,
         journal,
+        fatal: fatal_rx,
+        _sweeper: sweeper,
+        _listener: listener,
         _lock: lock,
     })
 }

@@ -79,12 +79,6 @@ pub struct RegistryStats {
 #[rtype(result = "RegistryStats")]
 pub struct GetStats;
 
-/// Make the registry panic in its handler (fault injection for tests).
-#[doc(hidden)]
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct InjectPanic;
-
 /// The registry actor.
 pub struct RegistryActor {
     registry: Registry,
@@ -131,6 +125,7 @@ impl Actor for RegistryActor {
     type Context = Context<Self>;
 
     fn started(&mut self, _: &mut Self::Context) {
+        crate::fault::point("registry.started");
         info!(self.log, "registry started"; "records" => self.registry.len());
     }
 }
@@ -139,6 +134,7 @@ impl Supervised for RegistryActor {
     /// The table may be half-changed by whatever failed: read it back from
     /// disk, which holds every change ever acknowledged.
     fn restarting(&mut self, _: &mut Self::Context) {
+        crate::fault::point("registry.restarting");
         self.restarts += 1;
         match self.journal.reload(self.ttl_secs, self.max_peers) {
             Ok(recovered) => {
@@ -154,9 +150,10 @@ impl Supervised for RegistryActor {
 }
 
 impl Handler<Register> for RegistryActor {
-    type Result = ResponseFuture<Result<Cookie, Status>>;
+    type Result = ResponseActFuture<Self, Result<Cookie, Status>>;
 
     fn handle(&mut self, msg: Register, _: &mut Self::Context) -> Self::Result {
+        crate::fault::point("registry.register");
         let mut rng = rand::rng();
         let fresh = || rand::Rng::random_range(&mut rng, 1_000_000_000_000_000..=i64::MAX as u64);
         let registrant = Registrant::new(&msg.host, &msg.os, msg.port, msg.cookie, msg.address);
@@ -165,7 +162,7 @@ impl Handler<Register> for RegistryActor {
             Ok(registration) => registration,
             Err(err) => {
                 warn!(self.log, "registration refused"; "host" => &msg.host, "err" => %err);
-                return Box::pin(async move { Err(status_of(err)) });
+                return Box::pin(actix::fut::ready(Err(status_of(err))));
             }
         };
         info!(self.log, "peer registered"; "host" => &msg.host, "address" => %msg.address,
@@ -175,7 +172,14 @@ impl Handler<Register> for RegistryActor {
         let done = self.journal.append_durable(registration.events);
         self.journaled(count);
         let log = self.log.clone();
-        Box::pin(async move { on_disk(done, &log).await.map(|()| cookie) })
+        Box::pin(
+            async move { on_disk(done, &log).await.map(|()| cookie) }
+                .into_actor(self)
+                .map(|result, _, _| {
+                    crate::fault::point("registry.acknowledge");
+                    result
+                }),
+        )
     }
 }
 
@@ -195,6 +199,7 @@ impl Handler<KeepAlive> for RegistryActor {
     type Result = Result<(), Status>;
 
     fn handle(&mut self, msg: KeepAlive, _: &mut Self::Context) -> Self::Result {
+        crate::fault::point("registry.keepalive");
         let event = self
             .registry
             .keep_alive(msg.cookie, now_ms())
@@ -220,12 +225,12 @@ impl Handler<QueryPeers> for RegistryActor {
 }
 
 impl Handler<Leave> for RegistryActor {
-    type Result = ResponseFuture<Result<(), Status>>;
+    type Result = ResponseActFuture<Self, Result<(), Status>>;
 
     fn handle(&mut self, msg: Leave, _: &mut Self::Context) -> Self::Result {
         let event = match self.registry.leave(msg.cookie, now_ms()) {
-            Err(err) => return Box::pin(async move { Err(status_of(err)) }),
-            Ok(None) => return Box::pin(async { Ok(()) }),
+            Err(err) => return Box::pin(actix::fut::ready(Err(status_of(err)))),
+            Ok(None) => return Box::pin(actix::fut::ready(Ok(()))),
             Ok(Some(event)) => event,
         };
         if let Some(record) = self.registry.get(msg.cookie) {
@@ -234,7 +239,7 @@ impl Handler<Leave> for RegistryActor {
         let done = self.journal.append_durable(vec![event]);
         self.journaled(1);
         let log = self.log.clone();
-        Box::pin(async move { on_disk(done, &log).await })
+        Box::pin(async move { on_disk(done, &log).await }.into_actor(self))
     }
 }
 
@@ -264,10 +269,3 @@ impl Handler<GetStats> for RegistryActor {
     }
 }
 
-impl Handler<InjectPanic> for RegistryActor {
-    type Result = ();
-
-    fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) {
-        panic!("fault injected into the registry");
-    }
-}
