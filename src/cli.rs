@@ -241,10 +241,7 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
             let log = log.clone();
             actix::spawn(async move {
                 let _ = link.send(WaitJoined).await;
-                let fetch = Fetch {
-                    numbers,
-                    parallel: None,
-                };
+                let fetch = Fetch { numbers };
                 if let Ok(finished) = downloader.send(fetch).await {
                     let failed = finished
                         .iter()

@@ -160,7 +160,12 @@ fn the_testing_scenario_runs_as_the_original_describes() {
     );
     assert_eq!(
         names_in(&a_dir),
-        [".p2p-di-cookie", "rfc9264.txt", "titles.tsv"]
+        [
+            ".p2p-di-cookie",
+            ".p2p-di.lock",
+            "rfc9264.txt",
+            "titles.tsv"
+        ]
     );
 
     // every message head was logged at debug by the daemon that received it
@@ -413,7 +418,12 @@ fn a_holder_cut_off_mid_transfer_leaves_no_file_and_another_holder_is_used() {
     );
     assert_eq!(
         names_in(&a_dir),
-        [".p2p-di-cookie", "rfc9300.txt", "titles.tsv"]
+        [
+            ".p2p-di-cookie",
+            ".p2p-di.lock",
+            "rfc9300.txt",
+            "titles.tsv"
+        ]
     );
     let done = a
         .messages()

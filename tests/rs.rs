@@ -574,7 +574,9 @@ fn a_listener_that_panics_is_restarted_and_serves_on() {
     first
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    first.write_all(b"REGISTER&*P2P-DI/1.0&*h&*Linux&*1\r\n").unwrap();
+    first
+        .write_all(b"REGISTER&*P2P-DI/1.0&*h&*Linux&*1\r\n")
+        .unwrap();
     let mut reply = Vec::new();
     match first.read_to_end(&mut reply) {
         Ok(_) => assert_eq!(text(&reply), ""),

@@ -6,7 +6,8 @@ use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use p2p_di_actors::wire::parse::Role;
 use p2p_di_actors::wire::{
-    write, IndexRecord, Origin, Reply, Request, RequestCodec, Response, ResponseCodec, WireLimits,
+    write, Incoming, IndexRecord, Origin, Outgoing, Request, RequestCodec, ResponseCodec,
+    ResponseHead, WireLimits,
 };
 use std::hint::black_box;
 use tokio_util::codec::{Decoder, Encoder};
@@ -38,7 +39,13 @@ fn requests() -> Vec<Request> {
     ]
 }
 
-fn index_reply() -> Response {
+/// A response as a server sends it: its head and its body.
+struct Reply {
+    head: ResponseHead,
+    body: Bytes,
+}
+
+fn index_reply() -> Reply {
     let records = (0..60)
         .map(|i| IndexRecord {
             number: 9264 + i,
@@ -47,22 +54,58 @@ fn index_reply() -> Response {
             port: 65401,
             ttl_secs: 7200,
         })
-        .collect();
-    Response::new(origin(), Reply::Index(records))
+        .collect::<Vec<_>>();
+    let body = write::index_bytes(&records);
+    Reply {
+        head: ResponseHead::body(origin(), body.len() as u64),
+        body,
+    }
 }
 
-fn document_reply() -> Response {
+fn document_reply() -> Reply {
     let document: Vec<u8> = (0..400_000u32)
         .map(|i| b"RFC text\r\n"[i as usize % 10])
         .collect();
-    Response::new(origin(), Reply::Document(Bytes::from(document)))
+    Reply {
+        head: ResponseHead::body(origin(), document.len() as u64),
+        body: Bytes::from(document),
+    }
 }
 
-fn encoded(response: &Response) -> Bytes {
+/// Encodes `reply` as a server does: its head, then its body.
+fn encode(codec: &mut RequestCodec, reply: &Reply, buf: &mut BytesMut) {
+    codec.encode(Outgoing::Head(reply.head.clone()), buf).ok();
+    codec.encode(Outgoing::Body(reply.body.clone()), buf).ok();
+}
+
+fn encoded(reply: &Reply) -> Bytes {
     let mut buf = BytesMut::new();
-    let body = write::write_response(response, &mut buf);
-    buf.extend_from_slice(&body);
+    encode(
+        &mut RequestCodec::new(Role::Peer, WireLimits::default()),
+        reply,
+        &mut buf,
+    );
     buf.freeze()
+}
+
+/// Decodes a whole response: every frame until the body is complete.
+fn decode(request: &Request, mut buf: BytesMut) -> usize {
+    let mut codec = ResponseCodec::expecting(WireLimits::default(), request.expects());
+    let mut frames = 0;
+    while let Ok(Some(frame)) = codec.decode(&mut buf) {
+        frames += 1;
+        if let Incoming::Response(_) = frame {
+            break;
+        }
+    }
+    frames
+}
+
+fn role_of(request: &Request) -> Role {
+    match request {
+        Request::IndexQuery { .. } | Request::GetRfc { .. } => Role::Peer,
+        _ => Role::Registry,
+    }
 }
 
 fn bench_requests(c: &mut Criterion) {
@@ -73,8 +116,8 @@ fn bench_requests(c: &mut Criterion) {
     group.throughput(Throughput::Elements(requests.len() as u64));
     group.bench_function("decode", |b| {
         b.iter(|| {
-            for head in &wire {
-                let mut codec = RequestCodec::new(Role::Any, WireLimits::default());
+            for (head, request) in wire.iter().zip(&requests) {
+                let mut codec = RequestCodec::new(role_of(request), WireLimits::default());
                 let mut buf = BytesMut::from(&head[..]);
                 black_box(codec.decode(&mut buf).ok());
             }
@@ -92,8 +135,8 @@ fn bench_requests(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(bytes as u64));
     group.bench_function("decode_bytes", |b| {
         b.iter(|| {
-            for head in &wire {
-                let mut codec = RequestCodec::new(Role::Any, WireLimits::default());
+            for (head, request) in wire.iter().zip(&requests) {
+                let mut codec = RequestCodec::new(role_of(request), WireLimits::default());
                 let mut buf = BytesMut::from(&head[..]);
                 black_box(codec.decode(&mut buf).ok());
             }
@@ -102,26 +145,23 @@ fn bench_requests(c: &mut Criterion) {
     group.finish();
 }
 
-fn bench_response(c: &mut Criterion, name: &str, response: Response, request: Request) {
-    let wire = encoded(&response);
+fn bench_response(c: &mut Criterion, name: &str, reply: Reply, request: Request) {
+    let wire = encoded(&reply);
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Bytes(wire.len() as u64));
     group.bench_function("decode", |b| {
         b.iter_batched(
             || BytesMut::from(&wire[..]),
-            |mut buf| {
-                let mut codec = ResponseCodec::expecting(WireLimits::default(), request.expects());
-                black_box(codec.decode(&mut buf).ok())
-            },
+            |buf| black_box(decode(&request, buf)),
             BatchSize::SmallInput,
         )
     });
     group.bench_function("encode", |b| {
-        let mut codec = RequestCodec::new(Role::Any, WireLimits::default());
+        let mut codec = RequestCodec::new(Role::Peer, WireLimits::default());
         let mut buf = BytesMut::with_capacity(wire.len());
         b.iter(|| {
             buf.clear();
-            codec.encode(response.clone(), &mut buf).ok();
+            encode(&mut codec, &reply, &mut buf);
             black_box(buf.len())
         })
     });
@@ -129,10 +169,7 @@ fn bench_response(c: &mut Criterion, name: &str, response: Response, request: Re
     group.bench_function("decode_messages", |b| {
         b.iter_batched(
             || BytesMut::from(&wire[..]),
-            |mut buf| {
-                let mut codec = ResponseCodec::expecting(WireLimits::default(), request.expects());
-                black_box(codec.decode(&mut buf).ok())
-            },
+            |buf| black_box(decode(&request, buf)),
             BatchSize::SmallInput,
         )
     });

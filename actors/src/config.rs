@@ -129,8 +129,14 @@ pub struct ServerLimits {
     /// Seconds a client has, from connecting, to send its whole request
     /// (408 past it); also the longest a reply may stall while being written.
     pub request_timeout_secs: u64,
-    /// Connections served at once; past it a new one gets 503.
+    /// Connections served at once; past it a new one gets 503. Lowered at
+    /// start, if need be, to what the process's descriptor limit allows.
     pub max_connections: usize,
+    /// Connections served at once from one client address; past it a new
+    /// one from that address gets 503, so one host cannot take every slot.
+    pub max_connections_per_address: usize,
+    /// Connections the kernel queues before they are accepted.
+    pub listen_backlog: u32,
 }
 
 impl Default for ServerLimits {
@@ -141,6 +147,8 @@ impl Default for ServerLimits {
             max_body_bytes: wire.max_body_bytes,
             request_timeout_secs: 10,
             max_connections: 1024,
+            max_connections_per_address: 256,
+            listen_backlog: 1024,
         }
     }
 }
@@ -227,6 +235,12 @@ fn validate_limits(limits: &ServerLimits) -> Result<(), String> {
     if limits.max_connections == 0 {
         return Err("limits.max_connections must be at least 1".into());
     }
+    if limits.max_connections_per_address == 0 {
+        return Err("limits.max_connections_per_address must be at least 1".into());
+    }
+    if limits.listen_backlog == 0 {
+        return Err("limits.listen_backlog must be at least 1".into());
+    }
     if limits.max_head_bytes < 64 {
         return Err("limits.max_head_bytes must be at least 64".into());
     }
@@ -261,6 +275,8 @@ pub struct PeerConfig {
     pub rs_retry_max_ms: u64,
     /// Downloads run at once, at most.
     pub max_parallel_downloads: usize,
+    /// Index fetches run at once when refreshing the whole index, at most.
+    pub max_parallel_index_fetches: usize,
     /// Seconds one exchange with another peer or the RS may take in all.
     pub transfer_timeout_secs: u64,
     /// Cap on the bytes per second this peer's RFC server sends, all
@@ -269,8 +285,13 @@ pub struct PeerConfig {
     /// Cap on the bytes per second this peer downloads, all transfers
     /// together; unset, no cap.
     pub download_limit_bytes_per_sec: Option<u64>,
-    /// Most records the RFC index holds (remote ones past it are ignored).
+    /// Most records the RFC index holds; past it, remote records of the
+    /// holders with the most records are evicted first (local records
+    /// never are).
     pub max_index_records: usize,
+    /// Most remote records per holder, per source and in all: one peer
+    /// cannot fill the index with a holder's records.
+    pub max_records_per_holder: usize,
     /// Bytes of documents kept in memory to serve them.
     pub document_cache_bytes: usize,
     /// Per-connection limits of the RFC server (and body limit of downloads).
@@ -293,10 +314,12 @@ impl Default for PeerConfig {
             rs_retry_initial_ms: 250,
             rs_retry_max_ms: 30_000,
             max_parallel_downloads: 4,
+            max_parallel_index_fetches: 8,
             transfer_timeout_secs: 60,
             upload_limit_bytes_per_sec: None,
             download_limit_bytes_per_sec: None,
             max_index_records: 100_000,
+            max_records_per_holder: 10_000,
             document_cache_bytes: 256 * 1024 * 1024,
             limits: ServerLimits::default(),
             supervision: SupervisionConfig::default(),
@@ -311,8 +334,21 @@ impl PeerConfig {
         if self.keepalive_secs == 0 {
             return Err("keepalive_secs must be at least 1".into());
         }
-        if self.max_parallel_downloads == 0 {
-            return Err("max_parallel_downloads must be at least 1".into());
+        if self.max_parallel_downloads == 0 || self.max_parallel_index_fetches == 0 {
+            return Err(
+                "max_parallel_downloads and max_parallel_index_fetches must be at least 1".into(),
+            );
+        }
+        if self.max_index_records == 0 || self.max_records_per_holder == 0 {
+            return Err("max_index_records and max_records_per_holder must be at least 1".into());
+        }
+        if let Some(host) = &self.host {
+            if host.is_empty() || host.len() > crate::wire::MAX_NAME_BYTES {
+                return Err(format!(
+                    "host must be 1 to {} bytes long",
+                    crate::wire::MAX_NAME_BYTES
+                ));
+            }
         }
         if self.transfer_timeout_secs == 0 {
             return Err("transfer_timeout_secs must be at least 1".into());

@@ -1,49 +1,137 @@
 //! The TCP server both daemons run: a listener actor and one session actor
 //! per connection, serving a [`Service`].
 //!
-//! A session reads one request through [`RequestCodec`] (within the
-//! request timeout, else `408`), asks its service for the reply (or sends
-//! the codec's refusal: 400, 413, 501, 505), writes it, closes its side,
-//! and lingers briefly reading what the client still sends, so the client
-//! gets the reply rather than a reset. Past `max_connections` a new
-//! connection is answered `503` without a session.
+//! A session is a real actor, in the shape of actix's chat-tcp example:
+//! it reads its connection as a stream (`add_stream` over a `FramedRead`
+//! with [`RequestCodec`]) and handles what arrives; it asks its service for
+//! the [`Answer`] and gets it back on its own context; it writes through
+//! the codec's encoder (a `FramedWrite` driven by `SinkExt`, with
+//! backpressure), so the encoder the tests check is the one that writes
+//! every byte. One exchange per connection: the request (within the
+//! request timeout, else `408`) or the codec's refusal (400, 413, 501,
+//! 505), the reply, a close of our side, then a linger that reads and
+//! drops what the client still sends (at most [`LINGER`] and
+//! [`LINGER_BYTES`]), so the client gets the reply rather than a reset.
+//!
+//! The listener is supervised and keeps its socket across restarts. It
+//! answers `503` without a session past the connection limit, past the
+//! per-address limit, and when `accept` fails for want of descriptors (a
+//! reserve descriptor is freed to take the connection off the queue).
+//!
+//! Memory per connection: the session actor and its mailbox (a few hundred
+//! bytes), the read buffer (8 KiB, never more than a head line since the
+//! codec drops what follows) and the write buffer (at most one body chunk,
+//! 64 KiB, while a body is being sent). A body is shared: a cached
+//! document or an encoded list is one `Bytes` for every connection sending
+//! it; a larger document is read from its file in chunks.
 
 use crate::config::ServerLimits;
 use crate::state::throttle::TokenBucket;
 use crate::supervise::Supervision;
+use crate::wire::codec::Received;
 use crate::wire::parse::Role;
-use crate::wire::{write, Origin, Reply, Request, RequestCodec, RequestError, Response, Status};
+use crate::wire::{
+    write, Cookie, Origin, Outgoing, Request, RequestCodec, ResponseHead, RfcNumber, Status,
+};
 use actix::prelude::*;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures_util::future::LocalBoxFuture;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, SinkExt};
 use slog::{debug, info, o, trace, warn, Logger};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::codec::FramedRead;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio_util::codec::{FramedRead, FramedWrite};
 
-/// Longest a session keeps reading after its reply, and most it reads.
-const LINGER: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 1 << 20;
-/// Bodies up to this size go out in one write with their head (larger
-/// ones in chunks, each write bounded by the stall timeout).
-const SMALL_BODY: usize = 1 << 20;
+/// Longest a session keeps reading after its reply.
+pub const LINGER: Duration = Duration::from_secs(2);
+/// Most a session reads and drops after its request.
+pub const LINGER_BYTES: usize = 1 << 20;
+/// Largest body chunk written at once (an unthrottled body).
+const CHUNK: usize = 64 * 1024;
+/// Most 503 replies written at once; past it, connections over the limit
+/// are closed at once.
+pub const MAX_REFUSING: usize = 64;
 
 /// What a server does with a request: the RS asks its registry, a peer its
 /// RFC store.
-pub trait Service: Unpin + 'static {
+pub trait Service: Clone + Unpin + 'static {
     /// Which methods it serves.
     fn role(&self) -> Role;
     /// The name it answers with.
     fn origin(&self) -> Origin;
-    /// The reply to `request` from the client at `peer`.
-    fn call(&self, request: Request, peer: SocketAddr) -> LocalBoxFuture<'static, Reply>;
+    /// The answer to `request` from the client at `peer`.
+    fn call(&self, request: Request, peer: SocketAddr) -> LocalBoxFuture<'static, Answer>;
+}
+
+/// What a service answers; the session turns it into frames.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// `200 OK` with a REGISTER's cookie.
+    Registered(Cookie),
+    /// `200 OK` with nothing more (KEEPALIVE, LEAVE).
+    Done,
+    /// `200 OK` with a body already encoded (a peer list, an index).
+    Body(Bytes),
+    /// `200 OK` with a document.
+    Document {
+        /// Its number (for the upload log).
+        number: RfcNumber,
+        /// Its bytes.
+        body: DocumentBody,
+    },
+    /// Any other status, with no extra field and no body.
+    Status(Status),
+}
+
+/// Where a document's bytes come from.
+#[derive(Debug, Clone)]
+pub enum DocumentBody {
+    /// Kept in memory: shared by every connection sending it.
+    Cached(Bytes),
+    /// Read from its file in chunks as it is sent.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its length when it was indexed (the head announces it).
+        length: u64,
+    },
+}
+
+impl Answer {
+    fn status(&self) -> Status {
+        match self {
+            Answer::Status(status) => *status,
+            _ => Status::Ok,
+        }
+    }
+
+    /// The head and the body source.
+    fn into_frames(self, origin: Origin) -> (ResponseHead, Option<DocumentBody>) {
+        match self {
+            Answer::Registered(cookie) => (ResponseHead::cookie(origin, cookie), None),
+            Answer::Done => (ResponseHead::status(origin, Status::Ok), None),
+            Answer::Status(status) => (ResponseHead::status(origin, status), None),
+            Answer::Body(bytes) => (
+                ResponseHead::body(origin, bytes.len() as u64),
+                Some(DocumentBody::Cached(bytes)),
+            ),
+            Answer::Document { body, .. } => {
+                let length = match &body {
+                    DocumentBody::Cached(bytes) => bytes.len() as u64,
+                    DocumentBody::File { length, .. } => *length,
+                };
+                (ResponseHead::body(origin, length), Some(body))
+            }
+        }
+    }
 }
 
 /// A byte-rate cap shared by every session of a server.
@@ -62,21 +150,80 @@ pub async fn throttle(bucket: &SharedBucket, bytes: usize) {
 pub fn throttle_chunk(rate_bytes_per_sec: u64) -> usize {
     usize::try_from(rate_bytes_per_sec / 10)
         .unwrap_or(usize::MAX)
-        .clamp(1024, 64 * 1024)
+        .clamp(1024, CHUNK)
 }
 
-/// What a server counts to enforce its connection limit.
+/// Binds `addr` with a listen backlog of `backlog`.
+pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+/// The connection limit the descriptors allow: each connection needs
+/// `per_connection` descriptors, and `reserved` are kept for everything
+/// else (files, the journal, downloads, refusals). Returns the limit and
+/// the soft descriptor limit it was derived from.
+pub fn connection_budget(
+    configured: usize,
+    per_connection: usize,
+    reserved: usize,
+) -> (usize, u64) {
+    let nofile = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(1024);
+    let spare = usize::try_from(nofile)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(reserved);
+    let budget = (spare / per_connection.max(1)).max(1);
+    (configured.min(budget), nofile)
+}
+
+/// What a server counts to enforce its limits.
 #[derive(Debug, Default)]
 struct ServerStats {
     /// Connections being served now.
     open: Cell<usize>,
+    /// Connections being served now, per client address.
+    per_address: RefCell<HashMap<IpAddr, usize>>,
     /// 503 replies being written now.
     refusing: Cell<usize>,
 }
 
-/// Most 503 replies written at once; past it, connections over the limit
-/// are closed at once.
-const MAX_REFUSING: usize = 64;
+/// A place in the connection counts, given back when the session ends.
+struct Slot {
+    stats: Rc<ServerStats>,
+    address: IpAddr,
+}
+
+impl Slot {
+    fn take(stats: &Rc<ServerStats>, address: IpAddr) -> Self {
+        stats.open.set(stats.open.get() + 1);
+        *stats.per_address.borrow_mut().entry(address).or_default() += 1;
+        Slot {
+            stats: stats.clone(),
+            address,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let stats = &self.stats;
+        stats.open.set(stats.open.get().saturating_sub(1));
+        let mut per_address = stats.per_address.borrow_mut();
+        if let Some(count) = per_address.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                per_address.remove(&self.address);
+            }
+        }
+    }
+}
 
 /// A 503 reply in progress, counted while it lives.
 struct Refusing(Rc<ServerStats>);
@@ -94,24 +241,33 @@ impl Drop for Refusing {
     }
 }
 
-/// Binds `addr`.
-pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+/// A descriptor held in reserve, freed when `accept` runs out of them so
+/// that one connection can still be taken off the queue and refused.
+fn reserve_descriptor() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
+}
+
+fn out_of_descriptors(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(code) if code == 24 || code == 23) // EMFILE, ENFILE
 }
 
 /// The listener actor: accepts connections and starts their sessions.
 /// Supervised: the listening socket outlives a restart of the actor, which
 /// only builds its accept stream again.
-pub struct Listener<S: Service + Clone> {
+pub struct Listener<S: Service> {
     listener: Rc<TcpListener>,
     service: S,
     limits: ServerLimits,
     upload: Option<SharedBucket>,
     stats: Rc<ServerStats>,
+    /// The 503 reply, encoded once.
+    refusal: Bytes,
+    /// When an accept failure was last logged (one line per second at most).
+    last_accept_warning: Option<Instant>,
     log: Logger,
 }
 
-impl<S: Service + Clone> Listener<S> {
+impl<S: Service> Listener<S> {
     /// Starts serving `service` on `listener`, under `supervision`.
     pub fn start(
         listener: TcpListener,
@@ -121,6 +277,10 @@ impl<S: Service + Clone> Listener<S> {
         supervision: &Supervision,
         log: Logger,
     ) -> Addr<Self> {
+        let refusal = encoded(&ResponseHead::status(
+            service.origin(),
+            Status::ServiceUnavailable,
+        ));
         supervision.start(
             "listener",
             Listener {
@@ -129,73 +289,163 @@ impl<S: Service + Clone> Listener<S> {
                 limits,
                 upload,
                 stats: Rc::default(),
+                refusal,
+                last_accept_warning: None,
                 log,
             },
         )
     }
+
+    /// Answers `503` and closes, as a bounded task of the listener.
+    fn refuse(&mut self, stream: TcpStream, ctx: &mut Context<Self>) {
+        if self.stats.refusing.get() >= MAX_REFUSING {
+            return;
+        }
+        let refusing = Refusing::new(self.stats.clone());
+        let refusal = self.refusal.clone();
+        let timeout = self.limits.request_timeout();
+        ctx.spawn(
+            async move {
+                let _refusing = refusing;
+                let (mut read, mut write) = stream.into_split();
+                let sent = tokio::time::timeout(timeout, async {
+                    write.write_all(&refusal).await?;
+                    write.shutdown().await
+                })
+                .await;
+                if matches!(sent, Ok(Ok(()))) {
+                    linger(&mut read).await;
+                }
+            }
+            .into_actor(self),
+        );
+    }
 }
 
-impl<S: Service + Clone> Actor for Listener<S> {
+/// Encodes a head with the codec's encoder (for replies sent without a
+/// session: the 503s).
+fn encoded(head: &ResponseHead) -> Bytes {
+    let mut buf = BytesMut::new();
+    write::write_head(head, &mut buf);
+    buf.freeze()
+}
+
+/// Reads and drops what the client still sends, for at most [`LINGER`]
+/// and [`LINGER_BYTES`].
+async fn linger(read: &mut tokio::net::tcp::OwnedReadHalf) {
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    let deadline = tokio::time::Instant::now() + LINGER;
+    while drained < LINGER_BYTES {
+        match tokio::time::timeout_at(deadline, read.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => break,
+        }
+    }
+}
+
+/// What the accept stream yields.
+type Accepted = io::Result<(TcpStream, SocketAddr)>;
+
+impl<S: Service> Actor for Listener<S> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let accepted = futures_util::stream::unfold(self.listener.clone(), |listener| async move {
-            let result = listener.accept().await;
-            if result.is_err() {
-                // Out of descriptors or the like: give sessions time to end.
-                actix_rt::time::sleep(Duration::from_millis(50)).await;
-            }
-            Some((result, listener))
-        });
+        let state = (
+            self.listener.clone(),
+            reserve_descriptor(),
+            self.refusal.clone(),
+        );
+        let accepted =
+            futures_util::stream::unfold(state, |(listener, mut reserve, refusal)| async move {
+                let result = listener.accept().await;
+                match &result {
+                    Ok(_) => {}
+                    Err(err) if out_of_descriptors(err) => {
+                        // Free the reserve to take one connection off the queue,
+                        // read its request, answer 503 and close, so clients do
+                        // not wait in the kernel's queue; then give sessions time
+                        // to end.
+                        drop(reserve.take());
+                        if let Some(Ok((stream, _))) = listener.accept().now_or_never() {
+                            let mut request = [0u8; 4096];
+                            let _ = stream.try_read(&mut request);
+                            let _ = stream.try_write(&refusal);
+                        }
+                        reserve = reserve_descriptor();
+                        actix_rt::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err(_) => actix_rt::time::sleep(Duration::from_millis(50)).await,
+                }
+                Some((result, (listener, reserve, refusal)))
+            });
         ctx.add_stream(accepted);
     }
 }
 
-impl<S: Service + Clone> Supervised for Listener<S> {}
+impl<S: Service> Supervised for Listener<S> {}
 
-impl<S: Service + Clone> StreamHandler<io::Result<(TcpStream, SocketAddr)>> for Listener<S> {
-    fn handle(&mut self, item: io::Result<(TcpStream, SocketAddr)>, _: &mut Self::Context) {
+impl<S: Service> StreamHandler<Accepted> for Listener<S> {
+    fn handle(&mut self, item: Accepted, ctx: &mut Self::Context) {
         crate::fault::point("listener.accept");
         let (stream, peer) = match item {
             Ok(accepted) => accepted,
             Err(err) => {
-                warn!(self.log, "accept failed"; "err" => %err);
+                let now = Instant::now();
+                if self
+                    .last_accept_warning
+                    .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+                {
+                    self.last_accept_warning = Some(now);
+                    warn!(self.log, "accept failed"; "err" => %err, "open" => self.stats.open.get());
+                }
                 return;
             }
         };
         let _ = stream.set_nodelay(true);
+        let address = peer.ip().to_canonical();
+        let from_address = self
+            .stats
+            .per_address
+            .borrow()
+            .get(&address)
+            .copied()
+            .unwrap_or(0);
         if self.stats.open.get() >= self.limits.max_connections {
             warn!(self.log, "connection limit reached"; "peer" => %peer, "limit" => self.limits.max_connections);
-            // Refusals are bounded too: past MAX_REFUSING at once, a new
-            // connection is closed without a word.
-            if self.stats.refusing.get() >= MAX_REFUSING {
-                return;
-            }
-            let response = Response::new(
-                self.service.origin(),
-                Reply::Status(Status::ServiceUnavailable),
-            );
-            let timeout = self.limits.request_timeout();
-            let refusing = Refusing::new(self.stats.clone());
-            actix_rt::spawn(async move {
-                let (read, write) = stream.into_split();
-                let _ = send_and_close(read, write, &response, None, timeout).await;
-                drop(refusing);
-            });
+            self.refuse(stream, ctx);
             return;
         }
-        self.stats.open.set(self.stats.open.get() + 1);
+        if from_address >= self.limits.max_connections_per_address {
+            warn!(self.log, "per-address connection limit reached"; "peer" => %peer,
+                "limit" => self.limits.max_connections_per_address);
+            self.refuse(stream, ctx);
+            return;
+        }
+        let slot = Slot::take(&self.stats, address);
         trace!(self.log, "connection accepted"; "peer" => %peer, "open" => self.stats.open.get());
-        let session = Session {
-            service: self.service.clone(),
-            peer,
-            stream: Some(stream),
-            limits: self.limits,
-            upload: self.upload.clone(),
-            _slot: Slot(self.stats.clone()),
-            log: self.log.new(o!("peer" => peer.to_string())),
-        };
-        session.start();
+        let (read, write) = stream.into_split();
+        let codec = RequestCodec::new(self.service.role(), self.limits.wire())
+            .with_drain_limit(LINGER_BYTES);
+        let service = self.service.clone();
+        let limits = self.limits;
+        let upload = self.upload.clone();
+        let log = self.log.new(o!("peer" => peer.to_string()));
+        Session::create(move |ctx| {
+            ctx.add_stream(FramedRead::new(read, codec));
+            Session {
+                service,
+                peer,
+                limits,
+                upload,
+                writer: Some(write),
+                phase: Phase::Waiting,
+                read_closed: false,
+                opened: Instant::now(),
+                _slot: slot,
+                log,
+            }
+        });
     }
 
     fn finished(&mut self, _: &mut Self::Context) {
@@ -203,95 +453,206 @@ impl<S: Service + Clone> StreamHandler<io::Result<(TcpStream, SocketAddr)>> for 
     }
 }
 
-/// A place in the connection count, given back when the session ends.
-struct Slot(Rc<ServerStats>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.open.set(self.0.open.get().saturating_sub(1));
-    }
+/// Where a session is in its one exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading the request.
+    Waiting,
+    /// Asking the service, then writing the reply.
+    Answering,
+    /// Reply sent; reading and dropping until the client closes.
+    Lingering,
 }
 
-/// One connection: one request, one reply.
+/// One connection: one request, one reply. Temporary: never restarted.
 pub struct Session<S: Service> {
     service: S,
     peer: SocketAddr,
-    stream: Option<TcpStream>,
     limits: ServerLimits,
     upload: Option<SharedBucket>,
+    writer: Option<OwnedWriteHalf>,
+    phase: Phase,
+    /// The client closed its side (or the read failed).
+    read_closed: bool,
+    opened: Instant,
     _slot: Slot,
     log: Logger,
-}
-
-enum Received {
-    Request(Request),
-    Refused(Status),
-    TimedOut,
-    Nothing,
 }
 
 impl<S: Service> Actor for Session<S> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let Some(stream) = self.stream.take() else {
-            ctx.stop();
+        ctx.run_later(self.limits.request_timeout(), |act, ctx| {
+            if act.phase == Phase::Waiting {
+                warn!(act.log, "request timeout");
+                act.answer(Answer::Status(Status::RequestTimeout), ctx);
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        trace!(self.log, "connection closed"; "elapsed_ms" => self.opened.elapsed().as_millis() as u64);
+    }
+}
+
+impl<S: Service> StreamHandler<io::Result<Received>> for Session<S> {
+    fn handle(&mut self, item: io::Result<Received>, ctx: &mut Self::Context) {
+        if self.phase != Phase::Waiting {
+            // The codec drops what follows a request; only a read error
+            // (cut off after too much) arrives here, and ends the stream.
+            return;
+        }
+        match item {
+            Ok(Ok(request)) => {
+                debug!(self.log, "request"; "head" => %Head(&request));
+                self.phase = Phase::Answering;
+                let asked = self.service.call(request, self.peer);
+                ctx.spawn(
+                    asked
+                        .into_actor(self)
+                        .map(|answer, act, ctx| act.answer(answer, ctx)),
+                );
+            }
+            Ok(Err(status)) => {
+                warn!(self.log, "bad request"; "status" => %status);
+                self.answer(Answer::Status(status), ctx);
+            }
+            Err(err) => {
+                debug!(self.log, "read failed"; "err" => %err);
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        self.read_closed = true;
+        match self.phase {
+            Phase::Waiting => {
+                debug!(self.log, "closed without a request");
+                ctx.stop();
+            }
+            // The reply is still to be written: the client may have closed
+            // only its sending side.
+            Phase::Answering => {}
+            Phase::Lingering => ctx.stop(),
+        }
+    }
+}
+
+impl<S: Service> Session<S> {
+    /// Writes `answer` (on this session's context), then lingers.
+    fn answer(&mut self, answer: Answer, ctx: &mut Context<Self>) {
+        self.phase = Phase::Answering;
+        let Some(write) = self.writer.take() else {
             return;
         };
-        let (read, write) = stream.into_split();
-        let codec = RequestCodec::new(self.service.role(), self.limits.wire());
-        let timeout = self.limits.request_timeout();
-        let reading = async move {
-            let mut framed = FramedRead::new(read, codec);
-            let received = match actix_rt::time::timeout(timeout, framed.next()).await {
-                Err(_) => Received::TimedOut,
-                Ok(Some(Ok(request))) => Received::Request(request),
-                Ok(Some(Err(RequestError::Reject(status)))) => Received::Refused(status),
-                Ok(Some(Err(RequestError::Io(_)))) | Ok(None) => Received::Nothing,
-            };
-            (received, framed.into_inner())
+        let status = answer.status();
+        let uploaded = match &answer {
+            Answer::Document { number, .. } => Some(*number),
+            _ => None,
         };
-        ctx.spawn(reading.into_actor(self).then(move |(received, read), act, _| {
-            let reply: LocalBoxFuture<'static, Option<Reply>> = match received {
-                Received::Request(request) => {
-                    debug!(act.log, "request"; "head" => %Head(&request));
-                    let reply = act.service.call(request, act.peer);
-                    Box::pin(async move { Some(reply.await) })
+        let (head, body) = answer.into_frames(self.service.origin());
+        let codec = RequestCodec::new(self.service.role(), self.limits.wire());
+        let sending = send(
+            FramedWrite::new(write, codec),
+            head,
+            body,
+            self.upload.clone(),
+            self.limits.request_timeout(),
+        );
+        let started = Instant::now();
+        ctx.spawn(sending.into_actor(self).map(move |sent, act, ctx| {
+            match (sent, uploaded) {
+                (Ok(bytes), Some(rfc)) => info!(act.log, "rfc uploaded"; "rfc" => rfc,
+                    "client" => %act.peer, "bytes" => bytes, "elapsed_ms" => started.elapsed().as_millis() as u64),
+                (Ok(bytes), None) => debug!(act.log, "reply"; "status" => %status, "bytes" => bytes),
+                (Err(err), _) => {
+                    debug!(act.log, "reply not delivered"; "status" => %status, "err" => %err);
+                    ctx.stop();
+                    return;
                 }
-                Received::Refused(status) => {
-                    warn!(act.log, "bad request"; "status" => %status);
-                    Box::pin(async move { Some(Reply::Status(status)) })
-                }
-                Received::TimedOut => {
-                    warn!(act.log, "request timeout");
-                    Box::pin(async { Some(Reply::Status(Status::RequestTimeout)) })
-                }
-                Received::Nothing => Box::pin(async { None }),
-            };
-            let origin = act.service.origin();
-            let upload = act.upload.clone();
-            async move {
-                let reply = reply.await?;
-                let status = reply.status();
-                let response = Response::new(origin, reply);
-                Some((status, send_and_close(read, write, &response, upload, timeout).await))
             }
-            .into_actor(act)
-        })
-        .map(|outcome, act, ctx| {
-            match outcome {
-                Some((status, Ok(bytes))) => {
-                    debug!(act.log, "reply"; "status" => %status, "bytes" => bytes)
-                }
-                Some((status, Err(err))) => {
-                    debug!(act.log, "reply not delivered"; "status" => %status, "err" => %err)
-                }
-                None => debug!(act.log, "closed without a request"),
+            act.phase = Phase::Lingering;
+            if act.read_closed {
+                ctx.stop();
+            } else {
+                ctx.run_later(LINGER, |_, ctx| ctx.stop());
             }
-            trace!(act.log, "connection closed");
-            ctx.stop();
         }));
     }
+}
+
+/// Writes `head` and `body` through the encoder (throttled by `upload`;
+/// each write failing if it stalls for `stall`), then closes our side.
+/// Returns the bytes written.
+async fn send(
+    mut sink: FramedWrite<OwnedWriteHalf, RequestCodec>,
+    head: ResponseHead,
+    body: Option<DocumentBody>,
+    upload: Option<SharedBucket>,
+    stall: Duration,
+) -> io::Result<u64> {
+    let stalled = || io::Error::new(io::ErrorKind::TimedOut, "write stalled");
+    let chunk = upload.as_ref().map_or(CHUNK, |bucket| {
+        throttle_chunk(bucket.borrow().rate_bytes_per_sec())
+    });
+    sink.set_backpressure_boundary(chunk);
+    let mut total = {
+        let mut line = BytesMut::new();
+        write::write_head(&head, &mut line);
+        line.len() as u64
+    };
+    let feed = async |sink: &mut FramedWrite<_, _>, frame: Outgoing| -> io::Result<()> {
+        tokio::time::timeout(stall, sink.feed(frame))
+            .await
+            .map_err(|_| stalled())?
+    };
+    feed(&mut sink, Outgoing::Head(head)).await?;
+    match body {
+        None => {}
+        Some(DocumentBody::Cached(bytes)) => {
+            let mut at = 0;
+            while at < bytes.len() {
+                let piece = bytes.slice(at..bytes.len().min(at + chunk));
+                at += piece.len();
+                if let Some(bucket) = &upload {
+                    throttle(bucket, piece.len()).await;
+                }
+                total += piece.len() as u64;
+                feed(&mut sink, Outgoing::Body(piece)).await?;
+            }
+        }
+        Some(DocumentBody::File { path, length }) => {
+            let mut file = tokio::fs::File::open(&path).await?;
+            let mut left = length;
+            while left > 0 {
+                let mut piece = BytesMut::with_capacity(chunk.min(left as usize));
+                let read = (&mut file)
+                    .take(left.min(chunk as u64))
+                    .read_buf(&mut piece)
+                    .await?;
+                if read == 0 {
+                    // The file shrank since it was indexed: cut the reply
+                    // short, so the client sees a truncated body.
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("{} is shorter than {length} bytes", path.display()),
+                    ));
+                }
+                left -= read as u64;
+                if let Some(bucket) = &upload {
+                    throttle(bucket, read).await;
+                }
+                total += read as u64;
+                feed(&mut sink, Outgoing::Body(piece.freeze())).await?;
+            }
+        }
+    }
+    tokio::time::timeout(stall, sink.close())
+        .await
+        .map_err(|_| stalled())??;
+    Ok(total)
 }
 
 /// Shows a request as its head line (for the debug log).
@@ -302,67 +663,4 @@ impl std::fmt::Display for Head<'_> {
         let bytes = write::request_bytes(self.0);
         f.write_str(String::from_utf8_lossy(&bytes).trim_end())
     }
-}
-
-/// Writes `response` (throttled by `upload`, failing if a write stalls for
-/// `stall`), closes the write side, and drains what the client still
-/// sends for a moment. Returns the bytes written.
-pub async fn send_and_close(
-    mut read: OwnedReadHalf,
-    mut write: OwnedWriteHalf,
-    response: &Response,
-    upload: Option<SharedBucket>,
-    stall: Duration,
-) -> io::Result<u64> {
-    let mut head = BytesMut::with_capacity(128);
-    let body = write::write_response(response, &mut head);
-    let total = (head.len() + body.len()) as u64;
-    let timed = |result: Result<io::Result<()>, _>| {
-        result.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled")))
-    };
-    match &upload {
-        None if body.len() <= SMALL_BODY => {
-            // Head and body in one vectored write, without copying the body.
-            let mut both = head.freeze().chain(body);
-            timed(actix_rt::time::timeout(stall, write.write_all_buf(&mut both)).await)?;
-        }
-        _ => {
-            timed(actix_rt::time::timeout(stall, write.write_all(&head)).await)?;
-            write_body(&mut write, body, upload.as_ref(), stall).await?;
-        }
-    }
-    let _ = write.shutdown().await;
-    // Lingering close: read until the client closes, briefly, so unread
-    // bytes do not turn our close into a reset that eats the reply.
-    let mut sink = [0u8; 4096];
-    let mut drained = 0;
-    let deadline = tokio::time::Instant::now() + LINGER;
-    while drained < LINGER_BYTES {
-        match tokio::time::timeout_at(deadline, read.read(&mut sink)).await {
-            Ok(Ok(n)) if n > 0 => drained += n,
-            _ => break,
-        }
-    }
-    Ok(total)
-}
-
-async fn write_body(
-    write: &mut OwnedWriteHalf,
-    body: Bytes,
-    upload: Option<&SharedBucket>,
-    stall: Duration,
-) -> io::Result<()> {
-    let chunk = match upload {
-        Some(bucket) => throttle_chunk(bucket.borrow().rate_bytes_per_sec()),
-        None => 1 << 20,
-    };
-    for piece in body.chunks(chunk) {
-        if let Some(bucket) = upload {
-            throttle(bucket, piece.len()).await;
-        }
-        actix_rt::time::timeout(stall, write.write_all(piece))
-            .await
-            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled")))?;
-    }
-    Ok(())
 }

@@ -143,7 +143,10 @@ async fn a_panic_in_started_yields_between_restarts_and_gives_up_past_the_intens
     // one start and three restarts; the fourth failure is one too many
     assert_eq!(starts.get(), 4);
     assert_eq!(counted.get(), 3);
-    assert!(ticks.get() >= 3, "the arbiter ran other work between restarts");
+    assert!(
+        ticks.get() >= 3,
+        "the arbiter ran other work between restarts"
+    );
     assert!(addr.send(Ping).await.is_err(), "the actor is gone");
 }
 

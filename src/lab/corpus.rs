@@ -235,11 +235,12 @@ pub fn load(dir: &Path) -> anyhow::Result<Corpus> {
     let found =
         folder::scan(dir).with_context(|| format!("reading the corpus {}", dir.display()))?;
     anyhow::ensure!(
-        !found.is_empty(),
+        !found.documents.is_empty(),
         "{}: no rfcNNNN.txt documents",
         dir.display()
     );
     let docs = found
+        .documents
         .into_iter()
         .map(|doc| {
             let path = dir.join(folder::file_name(doc.number));

@@ -289,7 +289,6 @@ async fn distribution(
                 .iter()
                 .map(|&d| corpus.docs[d].number)
                 .collect(),
-            parallel: Some(setup.parallel),
         })
     });
     for (i, fetched) in downloaders.iter().zip(join_all(fetches).await) {
@@ -323,7 +322,6 @@ async fn scenario(
         .downloader
         .send(Fetch {
             numbers: vec![number],
-            parallel: None,
         })
         .await?;
     let downloaded = fetched.first().map(|f| row_of(name, "A", f, t0));

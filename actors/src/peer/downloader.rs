@@ -1,32 +1,48 @@
 //! The downloader actor: fetches RFCs by the contract's algorithm.
 //!
-//! For RFC N: PQUERY the RS (through the link); try the holders of N the
-//! index already names that are on the peer list; then for each active
-//! peer in turn, fetch its index, merge it, and try the holders of N it
-//! names. A holder is dialled at its peer-list address. Any failure
-//! (refused, reset, timeout, error status, short body) moves on to the
-//! next holder, then the next peer, until the document is saved or the
-//! list is exhausted. Several RFCs download at once (a bound), spread over
-//! different holders. Every download ends in a [`DownloadFinished`] event.
+//! The rules live in the pure [`DownloadPlan`]; this actor carries out its
+//! actions and feeds it what happened. It owns, as plain fields, every
+//! download in flight (its plan, its clocks, its temporary file) and how
+//! many transfers each holder is busy with. Each exchange (a PQUERY through
+//! the link, an index fetch and merge, a document transfer) runs on this
+//! actor's context, and its result comes back to the actor as a
+//! [`PlanEvent`]. So a restart really drops what was in flight: each such
+//! download ends with a failed [`DownloadFinished`] (never silently), its
+//! temporary file is removed, and the busy counts start from zero.
+//!
+//! A document is streamed to a temporary file in the RFC folder as it
+//! arrives (bounded buffers; never held whole), synced, and handed to the
+//! store, which checks its length, renames it into place and indexes it.
+//! A short or failed body removes the temporary file.
+//!
+//! ```text
+//! Fetch ─► Lookup (store, once per batch) ─► plan per RFC
+//!   plan: QueryPeers ─► link ─► PQUERY ─► RS
+//!         FetchIndex ─► GET RFC-Index ─► peer; MergeIndex ─► store (returns the holders)
+//!         Get        ─► GET RFC ─► holder ─► temp file; Commit ─► store
+//! ```
 
+use super::folder::{self, Folder, SaveError};
 use super::link::{LinkError, QueryPeers, RsLinkActor};
-use super::store::{Holders, HoldsLocally, MergeIndex, SaveDocument, StoreActor};
-use crate::client::exchange;
+use super::store::{Commit, Known, Lookup, MergeIndex, StoreActor};
+use crate::client::{exchange, fetch_document, ClientError, Fetched};
 use crate::server::SharedBucket;
 use crate::state::index::Holder;
-use crate::state::plan;
-use crate::wire::{Origin, PeerEntry, Reply, Request, RfcNumber, WireLimits};
+use crate::state::plan::{
+    Action, Attempt, Candidate, DownloadPlan, GiveUp, PlanEvent, Stage, TryError,
+};
+use crate::wire::{Origin, PeerEntry, Reply, Request, ResponseError, RfcNumber, WireLimits};
 use actix::prelude::*;
-use futures_util::StreamExt;
-use slog::{info, warn, Logger};
-use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use slog::{debug, info, warn, Logger};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::oneshot;
 
 /// How a download ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// Fetched and saved.
     Downloaded {
@@ -39,33 +55,28 @@ pub enum Outcome {
     },
     /// This peer held it already.
     AlreadyHeld,
-    /// Every holder failed or none is active.
+    /// It could not be had.
     Failed(DownloadError),
 }
 
 /// Why a download failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DownloadError {
     /// The RS could not give a peer list.
     #[error("peer list: {0}")]
     PeerList(LinkError),
+    /// The RS knows no other active peer.
+    #[error("no active peers")]
+    NoActivePeers,
     /// No active peer holds it, or every holder failed.
     #[error("no active holder could send it")]
     Exhausted,
-    /// The document could not be saved.
-    #[error("saving: {0}")]
-    Save(String),
-}
-
-/// A failed try, for the log and the lab.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
-    /// Where.
-    pub addr: SocketAddr,
-    /// What was asked: `index` or `rfc`.
-    pub what: &'static str,
-    /// What went wrong.
-    pub error: String,
+    /// The document could not be written to this peer's disk.
+    #[error("saving the document from {}: {}", .0.addr, .0.error)]
+    Disk(Attempt),
+    /// The downloader restarted while it ran.
+    #[error("interrupted by a restart of the downloader")]
+    Interrupted,
 }
 
 /// The event every finished or failed download emits.
@@ -86,14 +97,13 @@ pub struct DownloadFinished {
     pub failed_attempts: Vec<Attempt>,
 }
 
-/// Download these RFCs; resolves when all have ended.
+/// Download these RFCs (each once, in this order, a bounded number at a
+/// time); resolves when all have ended.
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<DownloadFinished>")]
 pub struct Fetch {
     /// The RFCs, in the order to start them.
     pub numbers: Vec<RfcNumber>,
-    /// Downloads at once; the configured bound if unset.
-    pub parallel: Option<usize>,
 }
 
 /// Fetch every active peer's index and merge it; resolves to the number
@@ -107,43 +117,297 @@ pub struct RefreshIndex;
 #[rtype(result = "()")]
 pub struct Subscribe(pub Recipient<DownloadFinished>);
 
-/// What a download needs, shared by the downloads running at once.
+/// A download in flight or waiting, for tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// The RFC.
+    pub number: RfcNumber,
+    /// The holder being fetched from, if a GET runs.
+    pub holder: Option<SocketAddr>,
+    /// Milliseconds since it started.
+    pub elapsed_ms: u64,
+}
+
+/// Ask for the downloads in flight.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<Transfer>")]
+pub struct GetTransfers;
+
+/// How the downloader reaches others.
 #[derive(Clone)]
-pub struct DownloaderDeps {
-    /// The store.
-    pub store: Addr<StoreActor>,
-    /// The RS link.
-    pub link: Addr<RsLinkActor>,
+pub struct DownloaderConfig {
     /// This peer's name, sent in requests.
     pub origin: Origin,
     /// Codec limits.
     pub limits: WireLimits,
     /// Limit of one exchange.
     pub timeout: Duration,
+    /// Downloads at once.
+    pub max_parallel: usize,
+    /// Index fetches at once (for [`RefreshIndex`]).
+    pub max_parallel_indexes: usize,
     /// Download rate cap, shared by all transfers.
     pub download: Option<SharedBucket>,
-    /// Transfers running per holder address.
-    pub busy: Rc<RefCell<HashMap<SocketAddr, usize>>>,
-    /// Where responses are logged.
-    pub log: Logger,
+}
+
+type DownloadId = u64;
+type BatchId = u64;
+
+struct Running {
+    batch: BatchId,
+    plan: DownloadPlan,
+    started: SystemTime,
+    clock: Instant,
+    /// The successful transfer's duration.
+    transfer: Option<Duration>,
+    /// The GET running now: its holder and temporary file.
+    getting: Option<(Candidate, PathBuf)>,
+    /// Why the RS gave no peer list, when it did not.
+    link_error: Option<LinkError>,
+}
+
+/// A download waiting for room: its id, batch, RFC and the holders the
+/// index knew when it was asked for.
+struct Waiting {
+    id: DownloadId,
+    batch: BatchId,
+    number: RfcNumber,
+    holders: Vec<(Holder, String)>,
+}
+
+struct Batch {
+    numbers: Vec<RfcNumber>,
+    finished: HashMap<RfcNumber, DownloadFinished>,
+    reply: Option<oneshot::Sender<Vec<DownloadFinished>>>,
 }
 
 /// The downloader actor.
 pub struct DownloaderActor {
-    deps: DownloaderDeps,
-    max_parallel: usize,
+    store: Addr<StoreActor>,
+    link: Addr<RsLinkActor>,
+    folder: Folder,
+    config: DownloaderConfig,
+    next_id: u64,
+    queue: VecDeque<Waiting>,
+    running: HashMap<DownloadId, Running>,
+    busy: HashMap<SocketAddr, usize>,
+    batches: HashMap<BatchId, Batch>,
     subscribers: Vec<Recipient<DownloadFinished>>,
     log: Logger,
 }
 
 impl DownloaderActor {
-    /// A downloader with at most `max_parallel` downloads at once.
-    pub fn new(deps: DownloaderDeps, max_parallel: usize, log: Logger) -> Self {
+    /// A downloader using `store`, `link` and `folder`.
+    pub fn new(
+        store: Addr<StoreActor>,
+        link: Addr<RsLinkActor>,
+        folder: Folder,
+        config: DownloaderConfig,
+        log: Logger,
+    ) -> Self {
         DownloaderActor {
-            deps,
-            max_parallel: max_parallel.max(1),
+            store,
+            link,
+            folder,
+            config,
+            next_id: 0,
+            queue: VecDeque::new(),
+            running: HashMap::new(),
+            busy: HashMap::new(),
+            batches: HashMap::new(),
             subscribers: Vec::new(),
             log,
+        }
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Starts waiting downloads while there is room.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        while self.running.len() < self.config.max_parallel.max(1) {
+            let Some(Waiting {
+                id,
+                batch,
+                number,
+                holders,
+            }) = self.queue.pop_front()
+            else {
+                return;
+            };
+            let mut plan = DownloadPlan::new(number, holders);
+            let action = plan.start();
+            self.running.insert(
+                id,
+                Running {
+                    batch,
+                    plan,
+                    started: SystemTime::now(),
+                    clock: Instant::now(),
+                    transfer: None,
+                    getting: None,
+                    link_error: None,
+                },
+            );
+            self.perform(id, action, ctx);
+        }
+    }
+
+    /// Feeds `event` to download `id`'s plan and does what it says.
+    fn step(&mut self, id: DownloadId, event: PlanEvent, ctx: &mut Context<Self>) {
+        let Some(running) = self.running.get_mut(&id) else {
+            return;
+        };
+        let action = running.plan.next(event, &self.busy);
+        self.perform(id, action, ctx);
+    }
+
+    fn perform(&mut self, id: DownloadId, action: Action, ctx: &mut Context<Self>) {
+        let Some(running) = self.running.get(&id) else {
+            return;
+        };
+        let number = running.plan.number();
+        debug!(self.log, "download step"; "rfc" => number, "action" => ?action);
+        match action {
+            Action::QueryPeers => {
+                ctx.spawn(self.link.send(QueryPeers).into_actor(self).map(
+                    move |answer, act, ctx| {
+                        let event = match answer {
+                            Ok(Ok(peers)) => PlanEvent::Peers(peers),
+                            Ok(Err(LinkError::NoActivePeers)) => PlanEvent::NoActivePeers,
+                            Ok(Err(err)) => {
+                                if let Some(running) = act.running.get_mut(&id) {
+                                    running.link_error = Some(err);
+                                }
+                                PlanEvent::PeersFailed
+                            }
+                            Err(_) => PlanEvent::PeersFailed,
+                        };
+                        act.step(id, event, ctx);
+                    },
+                ));
+            }
+            Action::FetchIndex(peer) => {
+                let peers = Arc::new(running.plan.peers().to_vec());
+                let fetching = fetch_index(
+                    self.store.clone(),
+                    peer,
+                    peers,
+                    vec![number],
+                    self.config.clone(),
+                    self.log.clone(),
+                );
+                ctx.spawn(fetching.into_actor(self).map(move |fetched, act, ctx| {
+                    let event = match fetched {
+                        Ok(mut known) => PlanEvent::IndexMerged(
+                            known.pop().map(|k| k.holders).unwrap_or_default(),
+                        ),
+                        Err(attempt) => PlanEvent::Failed(attempt),
+                    };
+                    act.step(id, event, ctx);
+                }));
+            }
+            Action::Get(candidate) => {
+                let temp = folder::partial_path(self.folder.dir(), number);
+                *self.busy.entry(candidate.addr).or_default() += 1;
+                if let Some(running) = self.running.get_mut(&id) {
+                    running.getting = Some((candidate.clone(), temp.clone()));
+                }
+                let getting = transfer(
+                    self.store.clone(),
+                    number,
+                    candidate.clone(),
+                    temp,
+                    self.config.clone(),
+                    self.log.clone(),
+                );
+                let clock = Instant::now();
+                ctx.spawn(getting.into_actor(self).map(move |got, act, ctx| {
+                    act.release(candidate.addr);
+                    let Some(running) = act.running.get_mut(&id) else {
+                        return;
+                    };
+                    running.getting = None;
+                    match got {
+                        Ok(bytes) => {
+                            running.transfer = Some(clock.elapsed());
+                            let outcome = Outcome::Downloaded {
+                                holder: candidate.holder.clone(),
+                                addr: candidate.addr,
+                                bytes,
+                            };
+                            act.finish(id, outcome, ctx);
+                        }
+                        Err(attempt) => act.step(id, PlanEvent::Failed(attempt), ctx),
+                    }
+                }));
+            }
+            Action::Done => {}
+            Action::GiveUp(why) => {
+                let error = match why {
+                    GiveUp::NoActivePeers => DownloadError::NoActivePeers,
+                    GiveUp::NoPeerList => DownloadError::PeerList(
+                        running.link_error.clone().unwrap_or(LinkError::NotJoined),
+                    ),
+                    GiveUp::Exhausted => DownloadError::Exhausted,
+                    GiveUp::Disk => match running.plan.attempts().last() {
+                        Some(attempt) => DownloadError::Disk(attempt.clone()),
+                        None => DownloadError::Exhausted,
+                    },
+                };
+                self.finish(id, Outcome::Failed(error), ctx);
+            }
+        }
+    }
+
+    fn release(&mut self, addr: SocketAddr) {
+        if let Some(count) = self.busy.get_mut(&addr) {
+            *count -= 1;
+            if *count == 0 {
+                self.busy.remove(&addr);
+            }
+        }
+    }
+
+    /// Ends download `id` with `outcome`, and starts the next one.
+    fn finish(&mut self, id: DownloadId, outcome: Outcome, ctx: &mut Context<Self>) {
+        if let Some(running) = self.running.remove(&id) {
+            let finished = DownloadFinished {
+                number: running.plan.number(),
+                outcome,
+                started: running.started,
+                elapsed: running.clock.elapsed(),
+                transfer: running.transfer,
+                failed_attempts: running.plan.attempts().to_vec(),
+            };
+            self.deliver(running.batch, finished);
+        }
+        self.pump(ctx);
+    }
+
+    /// Reports `finished` and files it with its batch.
+    fn deliver(&mut self, batch_id: BatchId, finished: DownloadFinished) {
+        report(&self.log, &finished);
+        for subscriber in &self.subscribers {
+            subscriber.do_send(finished.clone());
+        }
+        let Some(batch) = self.batches.get_mut(&batch_id) else {
+            return;
+        };
+        batch.finished.insert(finished.number, finished);
+        if batch.finished.len() == batch.numbers.len() {
+            if let Some(mut batch) = self.batches.remove(&batch_id) {
+                let results = batch
+                    .numbers
+                    .iter()
+                    .filter_map(|n| batch.finished.remove(n))
+                    .collect();
+                if let Some(reply) = batch.reply.take() {
+                    let _ = reply.send(results);
+                }
+            }
         }
     }
 }
@@ -153,16 +417,52 @@ impl Actor for DownloaderActor {
 }
 
 impl Supervised for DownloaderActor {
+    /// What ran on the old context was dropped with it: every download in
+    /// flight or waiting ends as interrupted, its temporary file is
+    /// removed, and no holder is busy any more.
     fn restarting(&mut self, _: &mut Self::Context) {
-        // Transfers of the old context were dropped: nothing is busy.
-        self.deps.busy.borrow_mut().clear();
+        let mut partials = Vec::new();
+        let mut ended = Vec::new();
+        for (_, running) in self.running.drain() {
+            if let Some((_, temp)) = running.getting {
+                partials.push(temp);
+            }
+            ended.push((
+                running.batch,
+                running.plan.number(),
+                running.started,
+                running.clock,
+            ));
+        }
+        for waiting in self.queue.drain(..) {
+            ended.push((
+                waiting.batch,
+                waiting.number,
+                SystemTime::now(),
+                Instant::now(),
+            ));
+        }
+        self.busy.clear();
+        self.folder.remove(partials);
+        warn!(self.log, "downloader restarting; downloads in flight interrupted"; "downloads" => ended.len());
+        for (batch, number, started, clock) in ended {
+            let finished = DownloadFinished {
+                number,
+                outcome: Outcome::Failed(DownloadError::Interrupted),
+                started,
+                elapsed: clock.elapsed(),
+                transfer: None,
+                failed_attempts: Vec::new(),
+            };
+            self.deliver(batch, finished);
+        }
     }
 }
 
 impl Handler<Fetch> for DownloaderActor {
     type Result = ResponseFuture<Vec<DownloadFinished>>;
 
-    fn handle(&mut self, msg: Fetch, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Fetch, ctx: &mut Self::Context) -> Self::Result {
         crate::fault::point("downloader.fetch");
         let mut seen = HashSet::new();
         let numbers: Vec<RfcNumber> = msg
@@ -170,45 +470,108 @@ impl Handler<Fetch> for DownloaderActor {
             .into_iter()
             .filter(|n| seen.insert(*n))
             .collect();
-        let parallel = msg.parallel.unwrap_or(self.max_parallel).max(1);
-        let deps = self.deps.clone();
-        let subscribers = self.subscribers.clone();
-        let log = self.log.clone();
-        Box::pin(async move {
-            futures_util::stream::iter(numbers)
-                .map(|number| {
-                    let (deps, subscribers, log) = (deps.clone(), subscribers.clone(), log.clone());
-                    async move {
-                        let finished = download(number, &deps).await;
-                        report(&log, &finished);
-                        for subscriber in &subscribers {
-                            subscriber.do_send(finished.clone());
+        let (reply, rx) = oneshot::channel();
+        let batch = self.id();
+        if numbers.is_empty() {
+            let _ = reply.send(Vec::new());
+        } else {
+            self.batches.insert(
+                batch,
+                Batch {
+                    numbers: numbers.clone(),
+                    finished: HashMap::new(),
+                    reply: Some(reply),
+                },
+            );
+            // One store round trip for the whole batch: which are held, and
+            // which holders the index knows already.
+            ctx.spawn(
+                self.store
+                    .send(Lookup(numbers.clone()))
+                    .into_actor(self)
+                    .map(move |known, act, ctx| {
+                        let known: HashMap<RfcNumber, Known> = known
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|k| (k.number, k))
+                            .collect();
+                        for number in numbers {
+                            let id = act.id();
+                            match known.get(&number) {
+                                Some(k) if k.held => {
+                                    let finished = DownloadFinished {
+                                        number,
+                                        outcome: Outcome::AlreadyHeld,
+                                        started: SystemTime::now(),
+                                        elapsed: Duration::ZERO,
+                                        transfer: None,
+                                        failed_attempts: Vec::new(),
+                                    };
+                                    act.deliver(batch, finished);
+                                }
+                                other => {
+                                    let holders =
+                                        other.map(|k| k.holders.clone()).unwrap_or_default();
+                                    act.queue.push_back(Waiting {
+                                        id,
+                                        batch,
+                                        number,
+                                        holders,
+                                    });
+                                }
+                            }
                         }
-                        finished
-                    }
-                })
-                .buffered(parallel)
-                .collect()
-                .await
-        })
+                        act.pump(ctx);
+                    }),
+            );
+        }
+        // This future only waits: the downloads run on the actor's context,
+        // and a restart answers with them interrupted.
+        Box::pin(async move { rx.await.unwrap_or_default() })
     }
 }
 
 impl Handler<RefreshIndex> for DownloaderActor {
-    type Result = ResponseFuture<Result<usize, DownloadError>>;
+    type Result = ResponseActFuture<Self, Result<usize, DownloadError>>;
 
     fn handle(&mut self, _: RefreshIndex, _: &mut Self::Context) -> Self::Result {
-        let deps = self.deps.clone();
-        Box::pin(async move {
-            let peers = peer_list(&deps).await?;
-            let mut fetched = 0;
-            for peer in &peers {
-                if fetch_index(&deps, peer).await.is_ok() {
-                    fetched += 1;
-                }
-            }
-            Ok(fetched)
-        })
+        let store = self.store.clone();
+        let config = self.config.clone();
+        let log = self.log.clone();
+        let parallel = self.config.max_parallel_indexes.max(1);
+        Box::pin(
+            self.link
+                .send(QueryPeers)
+                .into_actor(self)
+                .then(move |answer, act, _| {
+                    async move {
+                        let peers = match answer {
+                            Ok(Ok(peers)) => Arc::new(peers),
+                            Ok(Err(LinkError::NoActivePeers)) => return Ok(0),
+                            Ok(Err(err)) => return Err(DownloadError::PeerList(err)),
+                            Err(_) => return Err(DownloadError::Interrupted),
+                        };
+                        use futures_util::StreamExt;
+                        let fetched = futures_util::stream::iter(peers.iter().cloned())
+                            .map(|peer| {
+                                fetch_index(
+                                    store.clone(),
+                                    peer,
+                                    peers.clone(),
+                                    Vec::new(),
+                                    config.clone(),
+                                    log.clone(),
+                                )
+                            })
+                            .buffer_unordered(parallel)
+                            .filter(|result| std::future::ready(result.is_ok()))
+                            .count()
+                            .await;
+                        Ok(fetched)
+                    }
+                    .into_actor(act)
+                }),
+        )
     }
 }
 
@@ -217,6 +580,24 @@ impl Handler<Subscribe> for DownloaderActor {
 
     fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) {
         self.subscribers.push(msg.0);
+    }
+}
+
+impl Handler<GetTransfers> for DownloaderActor {
+    type Result = MessageResult<GetTransfers>;
+
+    fn handle(&mut self, _: GetTransfers, _: &mut Self::Context) -> Self::Result {
+        let mut transfers: Vec<Transfer> = self
+            .running
+            .values()
+            .map(|r| Transfer {
+                number: r.plan.number(),
+                holder: r.getting.as_ref().map(|(c, _)| c.addr),
+                elapsed_ms: r.clock.elapsed().as_millis() as u64,
+            })
+            .collect();
+        transfers.sort_by_key(|t| std::cmp::Reverse(t.elapsed_ms));
+        MessageResult(transfers)
     }
 }
 
@@ -233,153 +614,136 @@ fn report(log: &Logger, finished: &DownloadFinished) {
     }
 }
 
-async fn peer_list(deps: &DownloaderDeps) -> Result<Vec<PeerEntry>, DownloadError> {
-    match deps.link.send(QueryPeers).await {
-        Ok(result) => result.map_err(DownloadError::PeerList),
-        Err(_) => Err(DownloadError::PeerList(LinkError::Unreachable(
-            "the RS link is restarting".into(),
-        ))),
+/// Sorts a failed exchange into the plan's kinds of failure.
+fn try_error(err: &ClientError) -> TryError {
+    match err {
+        ClientError::Connect { .. } | ClientError::Timeout { .. } => {
+            TryError::Unreachable(err.to_string())
+        }
+        ClientError::Response { source, .. } => match source {
+            ResponseError::Io(_) => TryError::Unreachable(err.to_string()),
+            _ => TryError::Broken(err.to_string()),
+        },
+        ClientError::Sink { .. } => TryError::Disk(err.to_string()),
     }
 }
 
-async fn fetch_index(deps: &DownloaderDeps, peer: &PeerEntry) -> Result<(), Attempt> {
+/// Fetches `peer`'s index and merges it (one store round trip); resolves
+/// to what the index then says of `wanted`.
+async fn fetch_index(
+    store: Addr<StoreActor>,
+    peer: PeerEntry,
+    peers: Arc<Vec<PeerEntry>>,
+    wanted: Vec<RfcNumber>,
+    config: DownloaderConfig,
+    log: Logger,
+) -> Result<Vec<Known>, Attempt> {
     let addr = SocketAddr::new(peer.address, peer.port);
-    let request = Request::IndexQuery {
-        origin: deps.origin.clone(),
-    };
-    let failed = |error: String| Attempt {
+    let failed = |error| Attempt {
         addr,
-        what: "index",
+        stage: Stage::Index,
         error,
+    };
+    let request = Request::IndexQuery {
+        origin: config.origin.clone(),
     };
     let response = exchange(
         addr,
         &request,
-        deps.limits,
-        deps.timeout,
-        deps.download.as_ref(),
-        &deps.log,
+        config.limits,
+        config.timeout,
+        config.download.as_ref(),
+        &log,
     )
     .await
-    .map_err(|err| failed(err.to_string()))?;
-    match response.reply {
-        Reply::Index(records) => {
-            deps.store
-                .send(MergeIndex(records))
-                .await
-                .map_err(|err| failed(err.to_string()))?;
-            Ok(())
-        }
-        other => Err(failed(format!("answered {}", other.status()))),
-    }
+    .map_err(|err| failed(try_error(&err)))?;
+    let records = match response.reply {
+        Reply::Index(records) => records,
+        Reply::Status(status) => return Err(failed(TryError::Refused(status))),
+        other => return Err(failed(TryError::Broken(format!("answered {other:?}")))),
+    };
+    let merged = store
+        .send(MergeIndex {
+            records,
+            peers,
+            wanted,
+        })
+        .await
+        .map_err(|_| failed(TryError::Broken("the store is restarting".into())))?;
+    Ok(merged.holders)
 }
 
-/// Runs one download to its end.
-pub async fn download(number: RfcNumber, deps: &DownloaderDeps) -> DownloadFinished {
-    let started = SystemTime::now();
-    let clock = Instant::now();
-    let mut failed_attempts = Vec::new();
-    let mut transfer = None;
-    let outcome = async {
-        if deps.store.send(HoldsLocally(number)).await.unwrap_or(false) {
-            return Outcome::AlreadyHeld;
-        }
-        let peers = match peer_list(deps).await {
-            Ok(peers) => peers,
-            Err(err) => return Outcome::Failed(err),
-        };
-        let mut tried = HashSet::new();
-        // Holders the index knows already, then peer by peer.
-        for next_peer in std::iter::once(None).chain(peers.iter().map(Some)) {
-            if let Some(peer) = next_peer {
-                if let Err(attempt) = fetch_index(deps, peer).await {
-                    failed_attempts.push(attempt);
-                    continue;
-                }
-            }
-            let result = try_holders(number, &peers, &mut tried, &mut failed_attempts, deps).await;
-            if let Some((outcome, took)) = result {
-                transfer = Some(took);
-                return outcome;
-            }
-        }
-        Outcome::Failed(DownloadError::Exhausted)
-    }
-    .await;
-    DownloadFinished {
-        number,
-        outcome,
-        started,
-        elapsed: clock.elapsed(),
-        transfer,
-        failed_attempts,
-    }
-}
-
-/// Tries the untried active holders of `number` the index names, one after
-/// another; `Some` once one was saved (or saving failed for good).
-async fn try_holders(
+/// GETs the document from `candidate` into `temp` as it arrives, syncs it,
+/// and has the store commit it. Resolves to its length.
+async fn transfer(
+    store: Addr<StoreActor>,
     number: RfcNumber,
-    peers: &[PeerEntry],
-    tried: &mut HashSet<SocketAddr>,
-    failed_attempts: &mut Vec<Attempt>,
-    deps: &DownloaderDeps,
-) -> Option<(Outcome, Duration)> {
-    loop {
-        let holders = deps.store.send(Holders(number)).await.ok()?;
-        let candidate = plan::candidates(&holders, peers, tried, &deps.busy.borrow())
-            .into_iter()
-            .next()?;
-        tried.insert(candidate.addr);
+    candidate: Candidate,
+    temp: PathBuf,
+    config: DownloaderConfig,
+    log: Logger,
+) -> Result<u64, Attempt> {
+    let addr = candidate.addr;
+    let failed = |error| Attempt {
+        addr,
+        stage: Stage::Document,
+        error,
+    };
+    let disk = |err: std::io::Error| failed(TryError::Disk(format!("{}: {err}", temp.display())));
+    let fetched = async {
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .await
+            .map_err(disk)?;
         let request = Request::GetRfc {
             number,
-            origin: deps.origin.clone(),
+            origin: config.origin.clone(),
         };
-        *deps.busy.borrow_mut().entry(candidate.addr).or_default() += 1;
-        let clock = Instant::now();
-        let result = exchange(
-            candidate.addr,
+        let fetched = fetch_document(
+            addr,
             &request,
-            deps.limits,
-            deps.timeout,
-            deps.download.as_ref(),
-            &deps.log,
+            config.limits,
+            config.timeout,
+            config.download.as_ref(),
+            &mut file,
+            &log,
         )
-        .await;
-        if let Some(count) = deps.busy.borrow_mut().get_mut(&candidate.addr) {
-            *count = count.saturating_sub(1);
+        .await
+        .map_err(|err| failed(try_error(&err)))?;
+        let length = match fetched {
+            Fetched::Document { length, .. } => length,
+            Fetched::Refused(response) => {
+                return Err(failed(TryError::Refused(response.reply.status())))
+            }
+        };
+        crate::fault::point("downloader.transfer");
+        file.sync_all().await.map_err(disk)?;
+        Ok(length)
+    }
+    .await;
+    let length = match fetched {
+        Ok(length) => length,
+        Err(attempt) => {
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(attempt);
         }
-        let failed = |error: String| Attempt {
-            addr: candidate.addr,
-            what: "rfc",
-            error,
-        };
-        let body = match result.map(|response| response.reply) {
-            Ok(Reply::Document(body)) => body,
-            Ok(other) => {
-                failed_attempts.push(failed(format!("answered {}", other.status())));
-                continue;
-            }
-            Err(err) => {
-                failed_attempts.push(failed(err.to_string()));
-                continue;
-            }
-        };
-        let bytes = body.len() as u64;
-        let save = SaveDocument {
-            number,
-            title: candidate.title.clone(),
-            body,
-        };
-        let outcome = match deps.store.send(save).await {
-            Ok(Ok(())) => Outcome::Downloaded {
-                holder: candidate.holder,
-                addr: candidate.addr,
-                bytes,
-            },
-            Ok(Err(err)) => Outcome::Failed(DownloadError::Save(err)),
-            Err(err) => Outcome::Failed(DownloadError::Save(err.to_string())),
-        };
-        return Some((outcome, clock.elapsed()));
+    };
+    let commit = Commit {
+        temp: temp.clone(),
+        number,
+        title: candidate.title.clone(),
+        length,
+    };
+    match store.send(commit).await {
+        Ok(Ok(())) => Ok(length),
+        // What reached the disk is not what the holder announced.
+        Ok(Err(err @ SaveError::Short { .. })) => Err(failed(TryError::Broken(err.to_string()))),
+        Ok(Err(err)) => Err(failed(TryError::Disk(err.to_string()))),
+        Err(_) => {
+            let _ = tokio::fs::remove_file(&temp).await;
+            Err(failed(TryError::Broken("the store is restarting".into())))
+        }
     }
 }

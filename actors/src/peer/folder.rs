@@ -1,17 +1,26 @@
 //! The RFC folder: `rfcNNNN.txt` documents, `titles.tsv`, and dotfiles
-//! (temporary downloads, the saved cookie). Plain blocking functions; the
-//! store runs them off the actor thread where they may be slow.
+//! (temporary downloads, the saved cookie, the lock).
+//!
+//! The functions here block. Actors never call them on their thread: they
+//! go through a [`Folder`], a worker thread that runs every folder
+//! operation of one peer in order. Order is what keeps the index true: a
+//! rescan queued after a commit sees the committed file, even if whoever
+//! asked for the commit was restarted in between.
 
 use crate::wire::RfcNumber;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use tokio::sync::oneshot;
 
 /// The titles file's name.
 pub const TITLES: &str = "titles.tsv";
 /// The saved cookie's file name.
 pub const COOKIE_FILE: &str = ".p2p-di-cookie";
+/// The lock file's name: one peer per RFC folder.
+pub const LOCK_FILE: &str = ".p2p-di.lock";
 
 /// The file name of RFC `number`.
 pub fn file_name(number: RfcNumber) -> String {
@@ -38,17 +47,31 @@ pub struct LocalDocument {
 /// Reads `titles.tsv` (`NUMBER<TAB>TITLE` per line); lines that do not
 /// parse are skipped.
 pub fn read_titles(dir: &Path) -> BTreeMap<RfcNumber, String> {
+    read_titles_noting(dir).0
+}
+
+/// [`read_titles`], with the lines skipped (line number and text).
+pub fn read_titles_noting(dir: &Path) -> (BTreeMap<RfcNumber, String>, Vec<(usize, String)>) {
     let Ok(text) = fs::read_to_string(dir.join(TITLES)) else {
-        return BTreeMap::new();
+        return (BTreeMap::new(), Vec::new());
     };
-    text.lines()
-        .filter_map(|line| {
-            let (number, title) = line.split_once('\t')?;
+    let mut titles = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for (at, line) in text.lines().enumerate() {
+        let parsed = line.split_once('\t').and_then(|(number, title)| {
             let number = crate::wire::parse::number(number.trim().as_bytes())?;
             let title = title.trim();
             (!title.is_empty()).then(|| (number, title.to_owned()))
-        })
-        .collect()
+        });
+        match parsed {
+            Some((number, title)) => {
+                titles.insert(number, title);
+            }
+            None if line.trim().is_empty() => {}
+            None => skipped.push((at + 1, line.to_owned())),
+        }
+    }
+    (titles, skipped)
 }
 
 /// The title a document gives itself: a Markdown `# TITLE {#title}`
@@ -101,26 +124,39 @@ fn is_rfc_label(text: &str) -> bool {
         || text.starts_with("Request for Comments")
 }
 
-/// Scans `dir` (creating it if missing) for documents, removes temporary
-/// files left by an interrupted download, and gives each document a title
-/// (from `titles.tsv`, else the document, else `RFC NNNN`).
-pub fn scan(dir: &Path) -> io::Result<Vec<LocalDocument>> {
-    fs::create_dir_all(dir)?;
-    let titles = read_titles(dir);
+/// What a scan found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scan {
+    /// The documents, by number.
+    pub documents: Vec<LocalDocument>,
+    /// Files skipped, with why (a name that is no RFC, a bad `titles.tsv`
+    /// line), for the operator.
+    pub skipped: Vec<String>,
+}
+
+/// Scans `dir` for documents and gives each a title (from `titles.tsv`,
+/// else the document, else `RFC NNNN`).
+pub fn scan(dir: &Path) -> io::Result<Scan> {
+    let (titles, bad_lines) = read_titles_noting(dir);
     let mut found = Vec::new();
+    let mut skipped: Vec<String> = bad_lines
+        .into_iter()
+        .map(|(line, text)| format!("{TITLES}:{line}: not NUMBER<TAB>TITLE: {text:?}"))
+        .collect();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') && name.ends_with(".part") {
-            let _ = fs::remove_file(entry.path());
+        if name.starts_with('.') || name == TITLES {
             continue;
         }
         let Some(number) = number_of(&name) else {
+            skipped.push(format!("{name}: not named rfcNNNN.txt"));
             continue;
         };
         let meta = entry.metadata()?;
         if !meta.is_file() {
+            skipped.push(format!("{name}: not a file"));
             continue;
         }
         let title = match titles.get(&number) {
@@ -137,7 +173,82 @@ pub fn scan(dir: &Path) -> io::Result<Vec<LocalDocument>> {
         });
     }
     found.sort_by_key(|d| d.number);
-    Ok(found)
+    Ok(Scan {
+        documents: found,
+        skipped,
+    })
+}
+
+/// Removes the temporary files interrupted downloads left (at start, when
+/// no download runs); returns how many.
+pub fn remove_partials(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".part") && fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The path of a new temporary file for a download of RFC `number`.
+pub fn partial_path(dir: &Path, number: RfcNumber) -> PathBuf {
+    dir.join(format!(
+        ".rfc{number}.txt.{:016x}.part",
+        rand::random::<u64>()
+    ))
+}
+
+/// Why the folder cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another peer holds the folder.
+    #[error("RFC folder {dir} is in use by another peer (it holds {lock})")]
+    InUse {
+        /// The folder.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// The folder or the lock file could not be made.
+    #[error("RFC folder {dir}: {source}")]
+    Io {
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// Creates `dir` if missing (`true` when it did) and takes its lock, held
+/// while the returned file is open: one peer per folder, since two would
+/// share a cookie and a folder's downloads.
+pub fn lock(dir: &Path) -> Result<(File, bool), LockError> {
+    let io = |source| LockError::Io {
+        dir: dir.to_owned(),
+        source,
+    };
+    let created = !dir.exists();
+    fs::create_dir_all(dir).map_err(io)?;
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok((file, created)),
+        Err(fs::TryLockError::WouldBlock) => Err(LockError::InUse {
+            dir: dir.to_owned(),
+            lock: path,
+        }),
+        Err(fs::TryLockError::Error(err)) => Err(io(err)),
+    }
 }
 
 fn read_prefix(path: &Path, limit: u64) -> io::Result<String> {
@@ -158,7 +269,7 @@ pub enum SaveError {
         source: io::Error,
     },
     /// What reached the disk is not what was received.
-    #[error("{path}: wrote {written} bytes of {expected}")]
+    #[error("{path}: {written} bytes on disk, {expected} expected")]
     Short {
         /// The temporary file.
         path: PathBuf,
@@ -167,46 +278,51 @@ pub enum SaveError {
         /// Bytes expected.
         expected: u64,
     },
+    /// The folder's worker is gone (the peer is stopping).
+    #[error("the RFC folder's worker stopped")]
+    Stopped,
 }
 
-/// Saves `body` as RFC `number`: a temporary dotfile, written, its length
-/// checked, synced, renamed into place, the folder synced; then its title
-/// appended to `titles.tsv`. On any failure the temporary file is removed
-/// and nothing else has changed.
-pub fn save(dir: &Path, number: RfcNumber, title: &str, body: &[u8]) -> Result<(), SaveError> {
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SaveError + '_ {
+    move |source| SaveError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Makes the downloaded, synced temporary file `temp` RFC `number`: its
+/// length checked against `length`, renamed into place, the folder synced;
+/// then its title appended to `titles.tsv`. On any failure the temporary
+/// file is removed and nothing else has changed.
+pub fn commit(
+    dir: &Path,
+    temp: &Path,
+    number: RfcNumber,
+    title: &str,
+    length: u64,
+) -> Result<LocalDocument, SaveError> {
     let final_path = dir.join(file_name(number));
-    let temp = dir.join(format!(
-        ".rfc{number}.txt.{:016x}.part",
-        rand::random::<u64>()
-    ));
-    let io_err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| SaveError::Io { path, source }
-    };
     let result = (|| {
-        let mut file = File::create(&temp).map_err(io_err(&temp))?;
-        file.write_all(body).map_err(io_err(&temp))?;
-        file.sync_all().map_err(io_err(&temp))?;
-        let written = file.metadata().map_err(io_err(&temp))?.len();
-        if written != body.len() as u64 {
+        let written = fs::metadata(temp).map_err(io_err(temp))?.len();
+        if written != length {
             return Err(SaveError::Short {
-                path: temp.clone(),
+                path: temp.to_owned(),
                 written,
-                expected: body.len() as u64,
+                expected: length,
             });
         }
-        fs::rename(&temp, &final_path).map_err(io_err(&final_path))?;
-        if let Ok(folder) = File::open(dir) {
-            let _ = folder.sync_all();
-        }
-        Ok(())
+        fs::rename(temp, &final_path).map_err(io_err(&final_path))?;
+        File::open(dir)
+            .and_then(|folder| folder.sync_all())
+            .map_err(io_err(dir))
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-        return result;
+    if let Err(err) = result {
+        let _ = fs::remove_file(temp);
+        return Err(err);
     }
+    let title = title.replace(['\t', '\r', '\n'], " ");
     if !read_titles(dir).contains_key(&number) {
-        let line = format!("{number}\t{}\n", title.replace(['\t', '\r', '\n'], " "));
+        let line = format!("{number}\t{title}\n");
         let titles = dir.join(TITLES);
         let mut file = OpenOptions::new()
             .create(true)
@@ -215,7 +331,27 @@ pub fn save(dir: &Path, number: RfcNumber, title: &str, body: &[u8]) -> Result<(
             .map_err(io_err(&titles))?;
         file.write_all(line.as_bytes()).map_err(io_err(&titles))?;
     }
-    Ok(())
+    Ok(LocalDocument {
+        number,
+        title,
+        bytes: length,
+    })
+}
+
+/// Saves `body` as RFC `number` in one go (for tools and tests): a
+/// temporary file written and synced, then [`commit`].
+pub fn save(dir: &Path, number: RfcNumber, title: &str, body: &[u8]) -> Result<(), SaveError> {
+    let temp = partial_path(dir, number);
+    let written = (|| {
+        let mut file = File::create(&temp).map_err(io_err(&temp))?;
+        file.write_all(body).map_err(io_err(&temp))?;
+        file.sync_all().map_err(io_err(&temp))
+    })();
+    if let Err(err) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(err);
+    }
+    commit(dir, &temp, number, title, body.len() as u64).map(|_| ())
 }
 
 /// The cookie saved for the RS at `rs`, if any.
@@ -225,11 +361,143 @@ pub fn read_cookie(dir: &Path, rs: &str) -> Option<u64> {
     (saved_rs == rs).then(|| cookie.parse().ok()).flatten()
 }
 
-/// Saves the cookie issued by the RS at `rs` (atomically).
+/// Saves the cookie issued by the RS at `rs` (atomically, synced).
 pub fn write_cookie(dir: &Path, rs: &str, cookie: u64) -> io::Result<()> {
     let temp = dir.join(format!("{COOKIE_FILE}.part"));
-    fs::write(&temp, format!("{rs}\t{cookie}\n"))?;
+    let mut file = File::create(&temp)?;
+    file.write_all(format!("{rs}\t{cookie}\n").as_bytes())?;
+    file.sync_all()?;
     fs::rename(&temp, dir.join(COOKIE_FILE))
+}
+
+enum Op {
+    Scan(oneshot::Sender<io::Result<Scan>>),
+    Commit {
+        temp: PathBuf,
+        number: RfcNumber,
+        title: String,
+        length: u64,
+        done: oneshot::Sender<Result<LocalDocument, SaveError>>,
+    },
+    WriteCookie {
+        rs: String,
+        cookie: u64,
+        done: oneshot::Sender<io::Result<()>>,
+    },
+    Remove(Vec<PathBuf>),
+}
+
+/// One peer's folder worker: a thread that runs folder operations in the
+/// order they were asked for. Cheap to clone; the thread ends when every
+/// handle is dropped. An operation that panics is reported as failed and
+/// the worker goes on.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    dir: PathBuf,
+    tx: mpsc::Sender<Op>,
+}
+
+impl Folder {
+    /// Starts the worker for `dir`.
+    pub fn start(dir: &Path) -> io::Result<Folder> {
+        let (tx, rx) = mpsc::channel::<Op>();
+        let worker_dir = dir.to_owned();
+        std::thread::Builder::new()
+            .name("rfc-folder".into())
+            .spawn(move || {
+                for op in rx {
+                    let dir = &worker_dir;
+                    // A panic fails this operation only (its reply is dropped).
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run(dir, op);
+                    }));
+                }
+            })?;
+        Ok(Folder {
+            dir: dir.to_owned(),
+            tx,
+        })
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Scans the folder.
+    pub async fn scan(&self) -> io::Result<Scan> {
+        let (done, rx) = oneshot::channel();
+        self.send(Op::Scan(done));
+        rx.await
+            .unwrap_or_else(|_| Err(io::Error::other("the RFC folder's worker stopped")))
+    }
+
+    /// Commits a downloaded temporary file as RFC `number` (see [`commit`]).
+    pub async fn commit(
+        &self,
+        temp: PathBuf,
+        number: RfcNumber,
+        title: String,
+        length: u64,
+    ) -> Result<LocalDocument, SaveError> {
+        let (done, rx) = oneshot::channel();
+        self.send(Op::Commit {
+            temp,
+            number,
+            title,
+            length,
+            done,
+        });
+        rx.await.unwrap_or(Err(SaveError::Stopped))
+    }
+
+    /// Saves the cookie the RS at `rs` issued.
+    pub async fn write_cookie(&self, rs: String, cookie: u64) -> io::Result<()> {
+        let (done, rx) = oneshot::channel();
+        self.send(Op::WriteCookie { rs, cookie, done });
+        rx.await
+            .unwrap_or_else(|_| Err(io::Error::other("the RFC folder's worker stopped")))
+    }
+
+    /// Removes files (temporary files of dropped downloads), in order with
+    /// everything else, without waiting.
+    pub fn remove(&self, paths: Vec<PathBuf>) {
+        if !paths.is_empty() {
+            self.send(Op::Remove(paths));
+        }
+    }
+
+    fn send(&self, op: Op) {
+        // A closed channel drops the op and its reply sender: the caller
+        // sees the "stopped" error.
+        let _ = self.tx.send(op);
+    }
+}
+
+fn run(dir: &Path, op: Op) {
+    match op {
+        Op::Scan(done) => {
+            let _ = done.send(scan(dir));
+        }
+        Op::Commit {
+            temp,
+            number,
+            title,
+            length,
+            done,
+        } => {
+            crate::fault::point("folder.commit");
+            let _ = done.send(commit(dir, &temp, number, &title, length));
+        }
+        Op::WriteCookie { rs, cookie, done } => {
+            let _ = done.send(write_cookie(dir, &rs, cookie));
+        }
+        Op::Remove(paths) => {
+            for path in paths {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -265,9 +533,23 @@ mod tests {
         fs::write(dir.path().join("notes.txt"), "x").unwrap();
         fs::write(dir.path().join(".rfc4.txt.abc.part"), "half").unwrap();
         fs::write(dir.path().join(TITLES), "2\tThe Second\nbad line\n").unwrap();
-        let docs = scan(dir.path()).unwrap();
-        let titles: Vec<_> = docs.iter().map(|d| (d.number, d.title.as_str())).collect();
+        let scan = scan(dir.path()).unwrap();
+        let titles: Vec<_> = scan
+            .documents
+            .iter()
+            .map(|d| (d.number, d.title.as_str()))
+            .collect();
         assert_eq!(titles, [(1, "One"), (2, "The Second"), (3, "RFC 3")]);
+        assert_eq!(
+            scan.skipped,
+            [
+                "titles.tsv:2: not NUMBER<TAB>TITLE: \"bad line\"",
+                "notes.txt: not named rfcNNNN.txt"
+            ]
+        );
+        // temporary files are left to remove_partials, at start only
+        assert!(dir.path().join(".rfc4.txt.abc.part").exists());
+        assert_eq!(remove_partials(dir.path()).unwrap(), 1);
         assert!(!dir.path().join(".rfc4.txt.abc.part").exists());
     }
 
@@ -287,6 +569,38 @@ mod tests {
             fs::read_to_string(dir.path().join(TITLES)).unwrap(),
             "9264\tLinkset x\n"
         );
+    }
+
+    #[test]
+    fn a_short_temporary_file_is_not_committed_and_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = partial_path(dir.path(), 7);
+        fs::write(&temp, b"half").unwrap();
+        let err = commit(dir.path(), &temp, 7, "t", 8).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SaveError::Short {
+                    written: 4,
+                    expected: 8,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!temp.exists());
+        assert!(!dir.path().join("rfc7.txt").exists());
+    }
+
+    #[test]
+    fn a_second_lock_on_a_folder_is_refused_naming_the_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("rfcs");
+        let (_held, created) = lock(&folder).unwrap();
+        assert!(created);
+        let err = lock(&folder).unwrap_err().to_string();
+        assert!(err.contains("in use by another peer"), "{err}");
+        assert!(err.contains(".p2p-di.lock"), "{err}");
     }
 
     #[test]

@@ -3,34 +3,51 @@
 //! It registers at start (with the cookie saved in the RFC folder, if the
 //! same RS issued one), sends KEEPALIVE every `keepalive_secs`, registers
 //! again when the RS answers 403 (it forgot or expired us) or cannot be
-//! reached, retrying with a doubling backoff, and sends LEAVE on shutdown.
-//! It also asks the RS for the peer list on behalf of the downloader.
+//! reached, retrying with a doubling backoff, and sends LEAVE when told.
+//! Registration is its state alone: asked for the peer list
+//! ([`QueryPeers`]) while not registered, it answers once it is (or when
+//! its patience runs out); a PQUERY answered 403 sends it back to
+//! registering, and the question is asked again once.
 
-use super::folder;
+use super::folder::Folder;
 use crate::client::{exchange, ClientError};
 use crate::wire::{Cookie, Origin, PeerEntry, Reply, Request, Status, WireLimits};
 use actix::prelude::*;
 use slog::{info, warn, Logger};
+use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Why the link could not do what it was asked.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LinkError {
-    /// The peer has not registered yet.
-    #[error("not registered with the RS yet")]
+    /// The peer is not registered (and did not manage to be in time), or
+    /// it left.
+    #[error("not registered with the RS")]
     NotJoined,
     /// The RS lists no other active peer.
     #[error("no active peers")]
     NoActivePeers,
-    /// The RS could not be reached or answered nonsense.
-    #[error("RS unreachable: {0}")]
-    Unreachable(String),
+    /// The RS's name did not resolve.
+    #[error("resolving {rs}: {detail}")]
+    Resolve {
+        /// The RS as configured.
+        rs: String,
+        /// Why.
+        detail: String,
+    },
+    /// The exchange with the RS failed (no connection, no answer in time,
+    /// a broken answer).
+    #[error(transparent)]
+    Exchange(Arc<ClientError>),
     /// The RS refused.
     #[error("RS answered {0}")]
     Refused(Status),
+    /// The RS answered something that does not answer the request.
+    #[error("RS answered out of turn: {0}")]
+    Unexpected(String),
 }
 
 /// Ask the RS for the active peers (PQUERY).
@@ -38,10 +55,15 @@ pub enum LinkError {
 #[rtype(result = "Result<Vec<PeerEntry>, LinkError>")]
 pub struct QueryPeers;
 
-/// Leave the RS (LEAVE) and stop registering again.
+/// Leave the RS (LEAVE) and stop registering again, until [`Join`].
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), LinkError>")]
 pub struct Leave;
+
+/// Register again after a [`Leave`] (with the saved cookie).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Join;
 
 /// Resolves once the peer is registered.
 #[derive(Debug, Message)]
@@ -49,16 +71,18 @@ pub struct Leave;
 pub struct WaitJoined;
 
 /// The link's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, MessageResponse)]
+#[derive(Debug, Clone, PartialEq, Eq, MessageResponse)]
 pub struct LinkState {
     /// Registered now.
     pub joined: bool,
+    /// Left on purpose (not registering again).
+    pub left: bool,
     /// The cookie held.
     pub cookie: Option<Cookie>,
     /// Successful REGISTERs since start.
     pub registrations: u32,
-    /// Times the actor was restarted.
-    pub restarts: u32,
+    /// The last peer list received.
+    pub last_peers: Vec<PeerEntry>,
 }
 
 /// Ask for [`LinkState`].
@@ -75,15 +99,13 @@ pub struct LinkConfig {
     pub origin: Origin,
     /// This peer's RFC server port.
     pub port: u16,
-    /// The RFC folder (where the cookie is saved).
-    pub dir: PathBuf,
     /// Seconds between KEEPALIVEs.
     pub keepalive: Duration,
     /// First retry wait.
     pub retry_initial: Duration,
     /// Longest retry wait.
     pub retry_max: Duration,
-    /// Limit of one exchange.
+    /// Limit of one exchange, and of a wait for registration.
     pub timeout: Duration,
     /// Codec limits.
     pub limits: WireLimits,
@@ -92,56 +114,54 @@ pub struct LinkConfig {
 /// The RS link actor.
 pub struct RsLinkActor {
     config: LinkConfig,
+    folder: Folder,
     cookie: Option<Cookie>,
     joined: bool,
     joining: bool,
-    leaving: bool,
+    left: bool,
     backoff: Duration,
     registrations: u32,
-    restarts: u32,
-    waiters: Vec<oneshot::Sender<()>>,
+    waiters: Vec<oneshot::Sender<Cookie>>,
+    last_peers: Vec<PeerEntry>,
     log: Logger,
 }
 
 impl RsLinkActor {
-    /// A link as configured; it starts registering when started.
-    pub fn new(config: LinkConfig, log: Logger) -> Self {
-        let cookie = folder::read_cookie(&config.dir, &config.rs);
+    /// A link as configured, starting with the `cookie` saved in the
+    /// folder (if any); it registers when started.
+    pub fn new(config: LinkConfig, folder: Folder, cookie: Option<Cookie>, log: Logger) -> Self {
         RsLinkActor {
             backoff: config.retry_initial,
             config,
+            folder,
             cookie,
             joined: false,
             joining: false,
-            leaving: false,
+            left: false,
             registrations: 0,
-            restarts: 0,
             waiters: Vec::new(),
+            last_peers: Vec::new(),
             log,
         }
     }
 
-    fn register_request(&self) -> Request {
-        Request::Register {
-            origin: self.config.origin.clone(),
-            port: self.config.port,
-            cookie: self.cookie,
-        }
-    }
-
     fn join(&mut self, ctx: &mut Context<Self>) {
-        if self.joining || self.leaving {
+        if self.joining || self.left {
             return;
         }
         self.joining = true;
         let config = self.config.clone();
         let log = self.log.clone();
-        let request = self.register_request();
+        let request = Request::Register {
+            origin: self.config.origin.clone(),
+            port: self.config.port,
+            cookie: self.cookie,
+        };
         let registering = async move { call(&config, &request, &log).await };
         ctx.spawn(registering.into_actor(self).map(|result, act, ctx| {
             act.joining = false;
             match result {
-                Ok(Reply::Registered { cookie }) => act.joined_with(cookie),
+                Ok(Reply::Registered { cookie }) => act.joined_with(cookie, ctx),
                 other => {
                     act.joined = false;
                     let wait = act.backoff;
@@ -154,11 +174,23 @@ impl RsLinkActor {
         }));
     }
 
-    fn joined_with(&mut self, cookie: Cookie) {
+    fn joined_with(&mut self, cookie: Cookie, ctx: &mut Context<Self>) {
+        if self.left {
+            // A LEAVE came while registering: leave again at once.
+            return;
+        }
         if self.cookie != Some(cookie) {
-            if let Err(err) = folder::write_cookie(&self.config.dir, &self.config.rs, cookie) {
-                warn!(self.log, "cookie not saved"; "err" => %err);
-            }
+            let folder = self.folder.clone();
+            let rs = self.config.rs.clone();
+            ctx.spawn(
+                async move { folder.write_cookie(rs, cookie).await }
+                    .into_actor(self)
+                    .map(|written, act, _| {
+                        if let Err(err) = written {
+                            warn!(act.log, "cookie not saved"; "err" => %err);
+                        }
+                    }),
+            );
         }
         self.cookie = Some(cookie);
         self.joined = true;
@@ -166,7 +198,7 @@ impl RsLinkActor {
         self.backoff = self.config.retry_initial;
         info!(self.log, "registered with the RS"; "rs" => &self.config.rs, "port" => self.config.port);
         for waiter in self.waiters.drain(..) {
-            let _ = waiter.send(());
+            let _ = waiter.send(cookie);
         }
     }
 
@@ -184,13 +216,46 @@ impl RsLinkActor {
             async move { call(&config, &request, &log).await }
                 .into_actor(self)
                 .map(|result, act, ctx| {
-                    if !matches!(result, Ok(Reply::Done)) {
+                    if !matches!(result, Ok(Reply::Done)) && !act.left {
                         warn!(act.log, "keepalive failed; registering again"; "err" => describe(&result));
                         act.joined = false;
                         act.join(ctx);
                     }
                 }),
         );
+    }
+
+    /// A future that resolves with the cookie once the peer is registered,
+    /// or fails after the configured timeout.
+    fn registered(&mut self) -> impl Future<Output = Result<Cookie, LinkError>> + 'static {
+        let (tx, rx) = oneshot::channel();
+        match self.cookie.filter(|_| self.joined) {
+            Some(cookie) => {
+                let _ = tx.send(cookie);
+            }
+            None => self.waiters.push(tx),
+        }
+        let timeout = self.config.timeout;
+        async move {
+            match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(cookie)) => Ok(cookie),
+                _ => Err(LinkError::NotJoined),
+            }
+        }
+    }
+
+    /// PQUERY once registered.
+    fn query(&mut self) -> impl Future<Output = Result<Vec<PeerEntry>, LinkError>> + 'static {
+        let registered = self.registered();
+        let (config, log) = (self.config.clone(), self.log.clone());
+        async move {
+            let cookie = registered.await?;
+            let request = Request::PeerQuery {
+                cookie,
+                origin: config.origin.clone(),
+            };
+            peers_of(call(&config, &request, &log).await)
+        }
     }
 }
 
@@ -203,11 +268,15 @@ fn describe(result: &Result<Reply, LinkError>) -> String {
 }
 
 async fn resolve(rs: &str) -> Result<SocketAddr, LinkError> {
+    let failed = |detail: String| LinkError::Resolve {
+        rs: rs.to_owned(),
+        detail,
+    };
     tokio::net::lookup_host(rs)
         .await
-        .map_err(|err| LinkError::Unreachable(format!("{rs}: {err}")))?
+        .map_err(|err| failed(err.to_string()))?
         .next()
-        .ok_or_else(|| LinkError::Unreachable(format!("{rs}: no address")))
+        .ok_or_else(|| failed("no address".into()))
 }
 
 /// One exchange with the RS.
@@ -216,7 +285,17 @@ async fn call(config: &LinkConfig, request: &Request, log: &Logger) -> Result<Re
     exchange(addr, request, config.limits, config.timeout, None, log)
         .await
         .map(|response| response.reply)
-        .map_err(|err: ClientError| LinkError::Unreachable(err.to_string()))
+        .map_err(|err| LinkError::Exchange(Arc::new(err)))
+}
+
+/// A PQUERY's reply as a peer list.
+fn peers_of(reply: Result<Reply, LinkError>) -> Result<Vec<PeerEntry>, LinkError> {
+    match reply? {
+        Reply::Peers(peers) => Ok(peers),
+        Reply::Status(Status::NoActivePeers) => Err(LinkError::NoActivePeers),
+        Reply::Status(status) => Err(LinkError::Refused(status)),
+        other => Err(LinkError::Unexpected(format!("{other:?}"))),
+    }
 }
 
 impl Actor for RsLinkActor {
@@ -229,9 +308,9 @@ impl Actor for RsLinkActor {
 }
 
 impl Supervised for RsLinkActor {
+    /// Exchanges in flight were dropped with the context: register again
+    /// (with the cookie held) unless the peer left.
     fn restarting(&mut self, _: &mut Self::Context) {
-        // Spawned exchanges were dropped with the old context.
-        self.restarts += 1;
         self.joining = false;
         self.joined = false;
     }
@@ -241,44 +320,38 @@ impl Handler<QueryPeers> for RsLinkActor {
     type Result = ResponseActFuture<Self, Result<Vec<PeerEntry>, LinkError>>;
 
     fn handle(&mut self, _: QueryPeers, _: &mut Self::Context) -> Self::Result {
-        let Some(cookie) = self.cookie.filter(|_| self.joined) else {
+        if self.left {
             return Box::pin(actix::fut::ready(Err(LinkError::NotJoined)));
-        };
-        let config = self.config.clone();
-        let log = self.log.clone();
-        let register = self.register_request();
-        // PQUERY; after a 403, register again (cookie kept if the RS knows
-        // it) and ask once more.
-        let asking = async move {
-            let pquery = |cookie| Request::PeerQuery {
-                cookie,
-                origin: config.origin.clone(),
-            };
-            let mut renewed = None;
-            let mut reply = call(&config, &pquery(cookie), &log).await;
-            if let Ok(Reply::Status(Status::Forbidden)) = reply {
-                if let Ok(Reply::Registered { cookie }) = call(&config, &register, &log).await {
-                    renewed = Some(cookie);
-                    reply = call(&config, &pquery(cookie), &log).await;
-                }
-            }
-            let peers = match reply {
-                Ok(Reply::Peers(peers)) => Ok(peers),
-                Ok(Reply::Status(Status::NoActivePeers)) => Err(LinkError::NoActivePeers),
-                Ok(Reply::Status(status)) => Err(LinkError::Refused(status)),
-                Ok(other) => Err(LinkError::Unreachable(format!(
-                    "unexpected reply {other:?}"
-                ))),
-                Err(err) => Err(err),
-            };
-            (peers, renewed)
-        };
-        Box::pin(asking.into_actor(self).map(|(peers, renewed), act, _| {
-            if let Some(cookie) = renewed {
-                act.joined_with(cookie);
-            }
-            peers
-        }))
+        }
+        Box::pin(
+            self.query()
+                .into_actor(self)
+                .then(|answer, act, ctx| {
+                    // The RS forgot or expired us: register again (the
+                    // link's own business), then ask once more.
+                    let again = match answer {
+                        Err(LinkError::Refused(Status::Forbidden)) if !act.left => {
+                            act.joined = false;
+                            act.join(ctx);
+                            Some(act.query())
+                        }
+                        _ => None,
+                    };
+                    async move {
+                        match again {
+                            Some(query) => query.await,
+                            None => answer,
+                        }
+                    }
+                    .into_actor(act)
+                })
+                .map(|answer, act, _| {
+                    if let Ok(peers) = &answer {
+                        act.last_peers.clone_from(peers);
+                    }
+                    answer
+                }),
+        )
     }
 }
 
@@ -286,10 +359,11 @@ impl Handler<Leave> for RsLinkActor {
     type Result = ResponseActFuture<Self, Result<(), LinkError>>;
 
     fn handle(&mut self, _: Leave, _: &mut Self::Context) -> Self::Result {
-        self.leaving = true;
+        self.left = true;
         let Some(cookie) = self.cookie.filter(|_| self.joined) else {
             return Box::pin(actix::fut::ready(Err(LinkError::NotJoined)));
         };
+        self.joined = false;
         let config = self.config.clone();
         let log = self.log.clone();
         let request = Request::Leave {
@@ -299,21 +373,26 @@ impl Handler<Leave> for RsLinkActor {
         Box::pin(
             async move { call(&config, &request, &log).await }
                 .into_actor(self)
-                .map(|reply, act, _| {
-                    act.joined = false;
-                    match reply {
-                        Ok(Reply::Done) => {
-                            info!(act.log, "left the RS");
-                            Ok(())
-                        }
-                        Ok(Reply::Status(status)) => Err(LinkError::Refused(status)),
-                        Ok(other) => Err(LinkError::Unreachable(format!(
-                            "unexpected reply {other:?}"
-                        ))),
-                        Err(err) => Err(err),
+                .map(|reply, act, _| match reply? {
+                    Reply::Done => {
+                        info!(act.log, "left the RS");
+                        Ok(())
                     }
+                    Reply::Status(status) => Err(LinkError::Refused(status)),
+                    other => Err(LinkError::Unexpected(format!("{other:?}"))),
                 }),
         )
+    }
+}
+
+impl Handler<Join> for RsLinkActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Join, ctx: &mut Self::Context) {
+        self.left = false;
+        if !self.joined {
+            self.join(ctx);
+        }
     }
 }
 
@@ -321,11 +400,14 @@ impl Handler<WaitJoined> for RsLinkActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: WaitJoined, _: &mut Self::Context) -> Self::Result {
-        if self.joined {
-            return Box::pin(async {});
-        }
+        // This future only waits for the link's own state to change.
         let (tx, rx) = oneshot::channel();
-        self.waiters.push(tx);
+        match self.cookie.filter(|_| self.joined) {
+            Some(cookie) => {
+                let _ = tx.send(cookie);
+            }
+            None => self.waiters.push(tx),
+        }
         Box::pin(async move {
             let _ = rx.await;
         })
@@ -339,9 +421,10 @@ impl Handler<GetLinkState> for RsLinkActor {
         crate::fault::point("link.state");
         LinkState {
             joined: self.joined,
+            left: self.left,
             cookie: self.cookie,
             registrations: self.registrations,
-            restarts: self.restarts,
+            last_peers: self.last_peers.clone(),
         }
     }
 }

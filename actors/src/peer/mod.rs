@@ -2,10 +2,11 @@
 //! [`start`], which wires them together.
 //!
 //! ```text
-//! start ─┬─ StoreActor      (supervised, panics included; rebuilt from the folder)
+//! start ─┬─ StoreActor      (supervised; restart = rescan the RFC folder)
+//!        │    └─ Folder worker thread (every blocking folder operation, in order)
 //!        ├─ RsLinkActor     (supervised; registers, keeps alive, leaves)
 //!        ├─ DownloaderActor (supervised; downloads, emits DownloadFinished)
-//!        └─ Listener ── Session per connection (temporary)
+//!        └─ Listener        (supervised) ── Session per connection (temporary)
 //! ```
 
 pub mod downloader;
@@ -14,17 +15,18 @@ pub mod link;
 pub mod store;
 
 use crate::config::PeerConfig;
-use crate::server::{self, Listener, Service, SharedBucket};
-use crate::state::index::Holder;
+use crate::server::{self, Answer, Listener, Service, SharedBucket};
+use crate::state::index::{Holder, IndexLimits};
 use crate::state::throttle::TokenBucket;
 use crate::supervise::{fatal_channel, FatalReceiver, Supervision};
 use crate::wire::parse::Role;
-use crate::wire::{Origin, Reply, Request, Status};
+use crate::wire::{Origin, Request, Status};
 use actix::prelude::*;
-use downloader::{DownloaderActor, DownloaderDeps};
+use downloader::{DownloaderActor, DownloaderConfig};
+use folder::Folder;
 use futures_util::future::LocalBoxFuture;
 use link::{LinkConfig, RsLinkActor};
-use slog::{info, o, Logger};
+use slog::{info, o, warn, Logger};
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
@@ -41,6 +43,9 @@ pub enum PeerError {
     /// The configuration is invalid.
     #[error("config: {0}")]
     Config(String),
+    /// The RFC folder could not be used.
+    #[error(transparent)]
+    Lock(#[from] folder::LockError),
     /// The RFC folder could not be read.
     #[error("RFC folder {dir}: {source}")]
     Folder {
@@ -70,20 +75,20 @@ impl Service for PeerService {
         self.origin.clone()
     }
 
-    fn call(&self, request: Request, _: SocketAddr) -> LocalBoxFuture<'static, Reply> {
+    fn call(&self, request: Request, _: SocketAddr) -> LocalBoxFuture<'static, Answer> {
         let store = self.store.clone();
         Box::pin(async move {
             match request {
                 Request::IndexQuery { .. } => match store.send(GetIndex).await {
-                    Ok(records) => Reply::Index(records),
-                    Err(_) => Reply::Status(Status::ServiceUnavailable),
+                    Ok(body) => Answer::Body(body),
+                    Err(_) => Answer::Status(Status::ServiceUnavailable),
                 },
                 Request::GetRfc { number, .. } => match store.send(GetDocument(number)).await {
-                    Ok(Some(body)) => Reply::Document(body),
-                    Ok(None) => Reply::Status(Status::NotFound),
-                    Err(_) => Reply::Status(Status::ServiceUnavailable),
+                    Ok(Some(body)) => Answer::Document { number, body },
+                    Ok(None) => Answer::Status(Status::NotFound),
+                    Err(_) => Answer::Status(Status::ServiceUnavailable),
                 },
-                _ => Reply::Status(Status::NotImplemented),
+                _ => Answer::Status(Status::NotImplemented),
             }
         })
     }
@@ -104,16 +109,19 @@ pub struct PeerHandle {
     /// Held so that the supervised listener is restarted (an actor nobody
     /// addresses is not).
     _listener: Addr<Listener<PeerService>>,
+    /// The RFC folder's lock, held while the peer runs.
+    _lock: std::fs::File,
 }
 
-async fn bind(config: &PeerConfig) -> Result<TcpListener, PeerError> {
+fn bind(config: &PeerConfig) -> Result<TcpListener, PeerError> {
+    let backlog = config.limits.listen_backlog;
     if let Some(addr) = config.listen {
-        return server::bind(addr)
-            .await
+        return server::bind(addr, backlog)
             .map_err(|err| PeerError::Bind(format!("{addr}: {err}")));
     }
     for port in DEFAULT_PORTS {
-        if let Ok(listener) = server::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).await {
+        if let Ok(listener) = server::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), backlog)
+        {
             return Ok(listener);
         }
     }
@@ -143,11 +151,25 @@ fn bucket(rate: Option<u64>) -> Option<SharedBucket> {
 pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerError> {
     config.validate().map_err(PeerError::Config)?;
     let dir = config.rfc_dir.clone();
-    let documents = folder::scan(&dir).map_err(|source| PeerError::Folder {
-        dir: dir.display().to_string(),
+    let shown = dir.display().to_string();
+    let folder_err = |source| PeerError::Folder {
+        dir: shown.clone(),
         source,
-    })?;
-    let listener = bind(config).await?;
+    };
+    // Before anything runs: one peer per folder, no leftovers of
+    // interrupted downloads, and what the folder holds.
+    let (lock, created) = folder::lock(&dir)?;
+    if created {
+        warn!(log, "RFC folder created"; "dir" => &shown);
+    }
+    folder::remove_partials(&dir).map_err(folder_err)?;
+    let scan = folder::scan(&dir).map_err(folder_err)?;
+    for skipped in &scan.skipped {
+        warn!(log, "file skipped"; "dir" => &shown, "why" => skipped);
+    }
+    let cookie = folder::read_cookie(&dir, &config.rs);
+    let folder = Folder::start(&dir).map_err(folder_err)?;
+    let listener = bind(config)?;
     let local_addr = listener
         .local_addr()
         .map_err(|err| PeerError::Bind(err.to_string()))?;
@@ -156,16 +178,19 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
 
     let (fatal, fatal_rx) = fatal_channel();
     let supervision = Supervision::new(config.supervision, fatal, log.clone());
-    let store_log = log.new(o!("actor" => "store"));
     let store = supervision.start(
         "store",
         StoreActor::new(
-            dir.clone(),
+            folder.clone(),
             me,
-            &documents,
-            config.max_index_records,
+            &scan.documents,
+            IndexLimits {
+                max_records: config.max_index_records,
+                max_records_per_holder: config.max_records_per_holder,
+                max_bytes: config.limits.max_body_bytes,
+            },
             config.document_cache_bytes,
-            store_log,
+            log.new(o!("actor" => "store")),
         ),
     );
     let link = supervision.start(
@@ -175,48 +200,57 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
                 rs: config.rs.clone(),
                 origin: origin.clone(),
                 port: local_addr.port(),
-                dir,
                 keepalive: Duration::from_secs(config.keepalive_secs),
                 retry_initial: Duration::from_millis(config.rs_retry_initial_ms),
                 retry_max: Duration::from_millis(config.rs_retry_max_ms),
                 timeout: config.transfer_timeout(),
                 limits: config.limits.wire(),
             },
+            folder.clone(),
+            cookie,
             log.new(o!("actor" => "rs-link")),
         ),
     );
-    let downloader_log = log.new(o!("actor" => "downloader"));
     let downloader = supervision.start(
         "downloader",
         DownloaderActor::new(
-            DownloaderDeps {
-                store: store.clone(),
-                link: link.clone(),
+            store.clone(),
+            link.clone(),
+            folder,
+            DownloaderConfig {
                 origin: origin.clone(),
                 limits: config.limits.wire(),
                 timeout: config.transfer_timeout(),
+                max_parallel: config.max_parallel_downloads,
+                max_parallel_indexes: config.max_parallel_index_fetches,
                 download: bucket(config.download_limit_bytes_per_sec),
-                busy: Rc::default(),
-                log: downloader_log.clone(),
             },
-            config.max_parallel_downloads,
-            downloader_log,
+            log.new(o!("actor" => "downloader")),
         ),
     );
     let service = PeerService {
         store: store.clone(),
         origin: origin.clone(),
     };
+    // Up to two descriptors per connection (the socket, a document's file);
+    // the rest for downloads (socket and temporary file each), the folder,
+    // logs and refusals.
+    let mut limits = config.limits;
+    let reserved = 64 + server::MAX_REFUSING + 4 * config.max_parallel_downloads;
+    let (max_connections, nofile) = server::connection_budget(limits.max_connections, 2, reserved);
+    limits.max_connections = max_connections;
+    info!(log, "connection limit"; "max_connections" => max_connections,
+        "configured" => config.limits.max_connections, "descriptors" => nofile);
     let listener = Listener::start(
         listener,
         service,
-        config.limits,
+        limits,
         bucket(config.upload_limit_bytes_per_sec),
         &supervision,
         log.new(o!("actor" => "rfc-server")),
     );
     info!(log, "peer listening"; "addr" => %local_addr, "host" => &origin.host,
-        "documents" => documents.len(), "rs" => &config.rs);
+        "documents" => scan.documents.len(), "rs" => &config.rs);
     Ok(PeerHandle {
         local_addr,
         store,
@@ -224,5 +258,6 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
         downloader,
         fatal: fatal_rx,
         _listener: listener,
+        _lock: lock,
     })
 }

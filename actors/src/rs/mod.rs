@@ -13,10 +13,10 @@ pub mod registry;
 pub mod sweeper;
 
 use crate::config::RsConfig;
-use crate::server::{self, Listener, Service};
+use crate::server::{self, Answer, Listener, Service};
 use crate::supervise::{fatal_channel, FatalReceiver, Supervision};
 use crate::wire::parse::Role;
-use crate::wire::{Origin, Reply, Request, Status};
+use crate::wire::{write, Origin, Request, Status};
 use actix::prelude::*;
 use futures_util::future::LocalBoxFuture;
 use journal::{Journal, JournalError};
@@ -86,15 +86,15 @@ pub struct RsService {
     origin: Origin,
 }
 
-fn reply_of<T>(
+fn answer_of<T>(
     result: Result<Result<T, Status>, MailboxError>,
-    ok: impl FnOnce(T) -> Reply,
-) -> Reply {
+    ok: impl FnOnce(T) -> Answer,
+) -> Answer {
     match result {
         Ok(Ok(value)) => ok(value),
-        Ok(Err(status)) => Reply::Status(status),
+        Ok(Err(status)) => Answer::Status(status),
         // The registry is restarting: nothing was acknowledged.
-        Err(_) => Reply::Status(Status::ServiceUnavailable),
+        Err(_) => Answer::Status(Status::ServiceUnavailable),
     }
 }
 
@@ -107,7 +107,7 @@ impl Service for RsService {
         self.origin.clone()
     }
 
-    fn call(&self, request: Request, peer: SocketAddr) -> LocalBoxFuture<'static, Reply> {
+    fn call(&self, request: Request, peer: SocketAddr) -> LocalBoxFuture<'static, Answer> {
         let registry = self.registry.clone();
         Box::pin(async move {
             match request {
@@ -123,21 +123,21 @@ impl Service for RsService {
                         cookie,
                         address: peer.ip().to_canonical(),
                     };
-                    reply_of(registry.send(msg).await, |cookie| Reply::Registered {
-                        cookie,
-                    })
+                    answer_of(registry.send(msg).await, Answer::Registered)
                 }
                 Request::KeepAlive { cookie, .. } => {
-                    reply_of(registry.send(KeepAlive { cookie }).await, |()| Reply::Done)
+                    answer_of(registry.send(KeepAlive { cookie }).await, |()| Answer::Done)
                 }
                 Request::Leave { cookie, .. } => {
-                    reply_of(registry.send(Leave { cookie }).await, |()| Reply::Done)
+                    answer_of(registry.send(Leave { cookie }).await, |()| Answer::Done)
                 }
                 Request::PeerQuery { cookie, .. } => {
-                    reply_of(registry.send(QueryPeers { cookie }).await, Reply::Peers)
+                    answer_of(registry.send(QueryPeers { cookie }).await, |peers| {
+                        Answer::Body(write::peer_list_bytes(&peers))
+                    })
                 }
                 Request::IndexQuery { .. } | Request::GetRfc { .. } => {
-                    Reply::Status(Status::NotImplemented)
+                    Answer::Status(Status::NotImplemented)
                 }
             }
         })
@@ -188,12 +188,12 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         log.new(o!("actor" => "journal")),
     )
     .map_err(state_err)?;
-    let listener = server::bind(config.listen)
-        .await
-        .map_err(|source| RsError::Bind {
+    let listener = server::bind(config.listen, config.limits.listen_backlog).map_err(|source| {
+        RsError::Bind {
             addr: config.listen,
             source,
-        })?;
+        }
+    })?;
     let local_addr = listener.local_addr().map_err(|source| RsError::Bind {
         addr: config.listen,
         source,
@@ -220,10 +220,18 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         registry: registry.clone(),
         origin,
     };
+    // One descriptor per connection; the rest for the journal, the state
+    // folder, logs and refusals.
+    let mut limits = config.limits;
+    let (max_connections, nofile) =
+        server::connection_budget(limits.max_connections, 1, 64 + server::MAX_REFUSING);
+    limits.max_connections = max_connections;
+    info!(log, "connection limit"; "max_connections" => max_connections,
+        "configured" => config.limits.max_connections, "descriptors" => nofile);
     let listener = Listener::start(
         listener,
         service,
-        config.limits,
+        limits,
         None,
         &supervision,
         log.new(o!("actor" => "listener")),

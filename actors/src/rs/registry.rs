@@ -268,4 +268,3 @@ impl Handler<GetStats> for RegistryActor {
         }
     }
 }
-

@@ -1,15 +1,28 @@
 //! A peer's RFC index, as a pure state machine with time passed in.
 //!
 //! Records are keyed by (number, holder host, holder port). The peer's own
-//! documents are local records: TTL 7200 shown, never aging. A record
-//! learned from a remote index gets a deadline 7200 s after it arrives
-//! (again each time it arrives) and is dropped when that passes.
+//! documents are local records: TTL 7200 shown, never aging, never evicted.
+//! A record learned from a remote index gets a deadline 7200 s after it
+//! arrives (again each time it arrives) and is dropped when that passes.
+//!
+//! What a remote index may put here is bounded, since some peers are
+//! hostile: a record is taken only for a holder on the current peer list
+//! (an active peer) and with a title and host of sane length; at most
+//! `max_records_per_holder` records per holder, per source and in all; and
+//! when the index is full (in records, or in the bytes it would take to
+//! send) the remote records of the holders with the most records go
+//! first, so a holder that claims thousands of documents cannot push out
+//! an honest holder's few. The index a peer serves never exceeds the body
+//! limit its own receivers enforce.
 
-use crate::wire::{IndexRecord, RfcNumber};
-use std::collections::BTreeMap;
+use crate::wire::{write, IndexRecord, RfcNumber, MAX_NAME_BYTES};
+use bytes::{Bytes, BytesMut};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The TTL of an index record, in seconds.
 pub const RECORD_TTL_SECS: u64 = 7200;
+/// Longest title taken from a remote index, in bytes.
+pub const MAX_TITLE_BYTES: usize = 1024;
 
 /// The RFC server holding a document: its host name and port, as it
 /// registered them with the RS.
@@ -31,6 +44,17 @@ impl Holder {
     }
 }
 
+/// The bounds of an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexLimits {
+    /// Most records in all (local ones always fit).
+    pub max_records: usize,
+    /// Most remote records per holder.
+    pub max_records_per_holder: usize,
+    /// Most bytes the index may take on the wire.
+    pub max_bytes: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
     title: String,
@@ -47,25 +71,54 @@ pub struct Merged {
     pub refreshed: usize,
     /// Records naming this peer (it knows its own documents).
     pub about_me: usize,
-    /// Records dropped because the index is full.
+    /// Records naming a holder not on the current peer list.
+    pub not_listed: usize,
+    /// Records with an over-long title or host.
+    pub rejected: usize,
+    /// Records refused: their holder had its share, or the index was full
+    /// of holders with no more records than it.
     pub over_cap: usize,
+    /// Remote records evicted to make room.
+    pub evicted: usize,
 }
 
 /// The RFC index.
 #[derive(Debug, Clone)]
 pub struct RfcIndex {
     me: Holder,
-    max_records: usize,
+    limits: IndexLimits,
     records: BTreeMap<(RfcNumber, Holder), Entry>,
+    /// The remote records of each holder.
+    by_holder: HashMap<Holder, BTreeSet<RfcNumber>>,
+    /// Bytes the index takes on the wire (an upper bound: TTLs as 4 digits).
+    bytes: usize,
+    /// No remote record expires before this (a lower bound).
+    next_expiry_ms: u64,
+}
+
+/// The bytes one record takes on the wire, at most.
+fn line_bytes(number: RfcNumber, title: &str, holder: &Holder) -> usize {
+    let digits = |n: u64| n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    // NUMBER&*TITLE&*HOST&*PORT&*TTL CR LF, TTL at most 7200.
+    digits(u64::from(number))
+        + title.len()
+        + holder.host.len()
+        + digits(u64::from(holder.port))
+        + 4
+        + 4 * 2
+        + 2
 }
 
 impl RfcIndex {
-    /// An empty index of the peer `me`, holding at most `max_records`.
-    pub fn new(me: Holder, max_records: usize) -> Self {
+    /// An empty index of the peer `me`, within `limits`.
+    pub fn new(me: Holder, limits: IndexLimits) -> Self {
         RfcIndex {
             me,
-            max_records,
+            limits,
             records: BTreeMap::new(),
+            by_holder: HashMap::new(),
+            bytes: 0,
+            next_expiry_ms: u64::MAX,
         }
     }
 
@@ -76,13 +129,23 @@ impl RfcIndex {
 
     /// Adds (or retitles) a document this peer holds.
     pub fn add_local(&mut self, number: RfcNumber, title: &str) {
-        self.records.insert(
-            (number, self.me.clone()),
-            Entry {
-                title: title.to_owned(),
-                deadline_ms: None,
-            },
-        );
+        let key = (number, self.me.clone());
+        let line = line_bytes(number, title, &self.me);
+        let entry = Entry {
+            title: title.to_owned(),
+            deadline_ms: None,
+        };
+        if let Some(old) = self.records.insert(key, entry) {
+            self.bytes -= line_bytes(number, &old.title, &self.me);
+        }
+        self.bytes += line;
+    }
+
+    /// Withdraws a document this peer no longer holds.
+    pub fn remove_local(&mut self, number: RfcNumber) {
+        if let Some(old) = self.records.remove(&(number, self.me.clone())) {
+            self.bytes -= line_bytes(number, &old.title, &self.me);
+        }
     }
 
     /// Whether this peer holds `number`.
@@ -101,46 +164,169 @@ impl RfcIndex {
 
     /// Merges a remote index received at `now_ms`: a union keyed by
     /// (number, host, port); a record received again gets its TTL back.
-    /// Records naming this peer are ignored (it knows its own documents).
-    pub fn merge(&mut self, records: &[IndexRecord], now_ms: u64) -> Merged {
+    /// Records naming this peer are ignored (it knows its own documents),
+    /// and so are records whose holder `is_listed` says is not on the
+    /// current peer list. See the module's text for the bounds.
+    pub fn merge(
+        &mut self,
+        records: &[IndexRecord],
+        is_listed: impl Fn(&Holder) -> bool,
+        now_ms: u64,
+    ) -> Merged {
         let deadline = now_ms.saturating_add(RECORD_TTL_SECS * 1000);
         let mut merged = Merged::default();
+        // Records taken from this source, per holder.
+        let mut from_source: HashMap<Holder, usize> = HashMap::new();
         for record in records {
             let holder = Holder::new(record.host.clone(), record.port);
             if holder == self.me {
                 merged.about_me += 1;
                 continue;
             }
-            let key = (record.number, holder);
-            let room = self.records.len() < self.max_records;
-            match self.records.get_mut(&key) {
-                Some(entry) => {
-                    entry.deadline_ms = Some(deadline);
-                    entry.title.clone_from(&record.title);
-                    merged.refreshed += 1;
-                }
-                None if room => {
-                    self.records.insert(
-                        key,
-                        Entry {
-                            title: record.title.clone(),
-                            deadline_ms: Some(deadline),
-                        },
-                    );
-                    merged.added += 1;
-                }
-                None => merged.over_cap += 1,
+            if record.title.len() > MAX_TITLE_BYTES || record.host.len() > MAX_NAME_BYTES {
+                merged.rejected += 1;
+                continue;
             }
+            if !is_listed(&holder) {
+                merged.not_listed += 1;
+                continue;
+            }
+            let taken = from_source.entry(holder.clone()).or_default();
+            if *taken >= self.limits.max_records_per_holder {
+                merged.over_cap += 1;
+                continue;
+            }
+            let key = (record.number, holder);
+            if let Some(entry) = self.records.get_mut(&key) {
+                *taken += 1;
+                let old = line_bytes(record.number, &entry.title, &key.1);
+                entry.deadline_ms = Some(deadline);
+                entry.title.clone_from(&record.title);
+                self.bytes = self.bytes - old + line_bytes(record.number, &entry.title, &key.1);
+                merged.refreshed += 1;
+                continue;
+            }
+            let held = self.by_holder.get(&key.1).map_or(0, BTreeSet::len);
+            if held >= self.limits.max_records_per_holder {
+                merged.over_cap += 1;
+                continue;
+            }
+            let line = line_bytes(record.number, &record.title, &key.1);
+            if !self.make_room(line, held, &mut merged) {
+                merged.over_cap += 1;
+                continue;
+            }
+            *taken += 1;
+            self.bytes += line;
+            self.next_expiry_ms = self.next_expiry_ms.min(deadline);
+            self.by_holder
+                .entry(key.1.clone())
+                .or_default()
+                .insert(record.number);
+            self.records.insert(
+                key,
+                Entry {
+                    title: record.title.clone(),
+                    deadline_ms: Some(deadline),
+                },
+            );
+            merged.added += 1;
         }
         merged
     }
 
+    /// Frees room for a record of `line` bytes from a holder that has
+    /// `held` records, by evicting remote records of holders with more
+    /// records than it (the largest first). `false` when that is not
+    /// enough.
+    fn make_room(&mut self, line: usize, held: usize, merged: &mut Merged) -> bool {
+        let full = |index: &RfcIndex| {
+            index.records.len() >= index.limits.max_records
+                || index.bytes + line > index.limits.max_bytes
+        };
+        while full(self) {
+            let largest = self
+                .by_holder
+                .iter()
+                .max_by_key(|(holder, numbers)| (numbers.len(), *holder))
+                .map(|(holder, numbers)| (holder.clone(), numbers.len()));
+            match largest {
+                Some((holder, count)) if count > held + 1 => {
+                    let evicted = self
+                        .by_holder
+                        .get(&holder)
+                        .and_then(|numbers| numbers.last().copied());
+                    if let Some(number) = evicted {
+                        self.remove_remote(number, &holder);
+                        merged.evicted += 1;
+                    }
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    fn remove_remote(&mut self, number: RfcNumber, holder: &Holder) {
+        let key = (number, holder.clone());
+        if let Some(entry) = self.records.remove(&key) {
+            self.bytes -= line_bytes(number, &entry.title, holder);
+        }
+        if let Some(numbers) = self.by_holder.get_mut(holder) {
+            numbers.remove(&number);
+            if numbers.is_empty() {
+                self.by_holder.remove(holder);
+            }
+        }
+    }
+
     /// Drops the remote records whose TTL ran out by `now_ms`; returns how many.
     pub fn expire(&mut self, now_ms: u64) -> usize {
-        let before = self.records.len();
-        self.records
-            .retain(|_, entry| entry.deadline_ms.is_none_or(|deadline| deadline > now_ms));
-        before - self.records.len()
+        if now_ms < self.next_expiry_ms {
+            return 0;
+        }
+        let expired: Vec<(RfcNumber, Holder)> = self
+            .records
+            .iter()
+            .filter(|(_, e)| e.deadline_ms.is_some_and(|d| d <= now_ms))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for (number, holder) in &expired {
+            self.remove_remote(*number, holder);
+        }
+        self.next_expiry_ms = self
+            .records
+            .values()
+            .filter_map(|e| e.deadline_ms)
+            .min()
+            .unwrap_or(u64::MAX);
+        expired.len()
+    }
+
+    /// Rebuilds the per-holder counts and the byte count from the records
+    /// (after a failure that may have left them half-changed).
+    pub fn repair(&mut self) {
+        self.by_holder.clear();
+        self.bytes = 0;
+        for ((number, holder), entry) in &self.records {
+            self.bytes += line_bytes(*number, &entry.title, holder);
+            if entry.deadline_ms.is_some() {
+                self.by_holder
+                    .entry(holder.clone())
+                    .or_default()
+                    .insert(*number);
+            }
+        }
+        self.next_expiry_ms = 0;
+    }
+
+    /// The record TTL shown at `now_ms`, if the record is live.
+    fn ttl_secs(entry: &Entry, now_ms: u64) -> Option<u64> {
+        match entry.deadline_ms {
+            None => Some(RECORD_TTL_SECS),
+            Some(deadline) if deadline > now_ms => Some((deadline - now_ms).div_ceil(1000)),
+            Some(_) => None,
+        }
     }
 
     /// The index as sent on the wire at `now_ms`, by RFC number.
@@ -148,20 +334,33 @@ impl RfcIndex {
         self.records
             .iter()
             .filter_map(|((number, holder), entry)| {
-                let ttl_secs = match entry.deadline_ms {
-                    None => RECORD_TTL_SECS,
-                    Some(deadline) if deadline > now_ms => (deadline - now_ms).div_ceil(1000),
-                    Some(_) => return None,
-                };
                 Some(IndexRecord {
                     number: *number,
                     title: entry.title.clone(),
                     host: holder.host.clone(),
                     port: holder.port,
-                    ttl_secs,
+                    ttl_secs: Self::ttl_secs(entry, now_ms)?,
                 })
             })
             .collect()
+    }
+
+    /// The index encoded as a GET RFC-Index body at `now_ms`.
+    pub fn encode(&self, now_ms: u64) -> Bytes {
+        let mut buf = BytesMut::with_capacity(self.bytes);
+        for ((number, holder), entry) in &self.records {
+            if let Some(ttl) = Self::ttl_secs(entry, now_ms) {
+                write::index_fields(
+                    *number,
+                    &entry.title,
+                    &holder.host,
+                    holder.port,
+                    ttl,
+                    &mut buf,
+                );
+            }
+        }
+        buf.freeze()
     }
 
     /// The holders of `number` at `now_ms` other than this peer, with the
@@ -178,6 +377,11 @@ impl RfcIndex {
             .collect()
     }
 
+    /// The distinct holders named by remote records.
+    pub fn remote_holders(&self) -> HashSet<&Holder> {
+        self.by_holder.keys().collect()
+    }
+
     /// Number of records.
     pub fn len(&self) -> usize {
         self.records.len()
@@ -187,6 +391,11 @@ impl RfcIndex {
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
+
+    /// Bytes the index takes on the wire, at most.
+    pub fn wire_bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 #[cfg(test)]
@@ -194,6 +403,14 @@ mod tests {
     use super::*;
 
     const T0: u64 = 1_000_000_000;
+
+    fn limits(max_records: usize) -> IndexLimits {
+        IndexLimits {
+            max_records,
+            max_records_per_holder: 1000,
+            max_bytes: 64 << 20,
+        }
+    }
 
     fn record(number: RfcNumber, host: &str, port: u16, ttl_secs: u64) -> IndexRecord {
         IndexRecord {
@@ -205,8 +422,12 @@ mod tests {
         }
     }
 
+    fn anyone(_: &Holder) -> bool {
+        true
+    }
+
     fn index() -> RfcIndex {
-        let mut index = RfcIndex::new(Holder::new("me", 1), 100);
+        let mut index = RfcIndex::new(Holder::new("me", 1), limits(100));
         index.add_local(9264, "Linkset");
         index
     }
@@ -230,7 +451,7 @@ mod tests {
     #[test]
     fn remote_records_age_from_their_arrival_and_are_dropped_at_zero() {
         let mut index = index();
-        index.merge(&[record(9265, "b", 2, 17)], T0);
+        index.merge(&[record(9265, "b", 2, 17)], anyone, T0);
         let ttl = |index: &RfcIndex, now| {
             index
                 .records(now)
@@ -242,6 +463,7 @@ mod tests {
         assert_eq!(ttl(&index, T0 + 1_500), Some(7199));
         assert_eq!(ttl(&index, T0 + 7_199_001), Some(1));
         assert_eq!(ttl(&index, T0 + 7_200_000), None);
+        assert_eq!(index.expire(T0 + 7_199_999), 0);
         assert_eq!(index.expire(T0 + 7_200_000), 1);
         assert_eq!(index.len(), 1);
     }
@@ -251,6 +473,7 @@ mod tests {
         let mut index = index();
         let first = index.merge(
             &[record(9265, "b", 2, 7200), record(9265, "c", 3, 7200)],
+            anyone,
             T0,
         );
         assert_eq!(
@@ -260,7 +483,7 @@ mod tests {
                 ..Merged::default()
             }
         );
-        let again = index.merge(&[record(9265, "b", 2, 100)], T0 + 3_600_000);
+        let again = index.merge(&[record(9265, "b", 2, 100)], anyone, T0 + 3_600_000);
         assert_eq!(
             again,
             Merged {
@@ -278,7 +501,11 @@ mod tests {
     #[test]
     fn records_naming_this_peer_are_ignored() {
         let mut index = index();
-        let merged = index.merge(&[record(9264, "me", 1, 1), record(1, "me", 1, 1)], T0);
+        let merged = index.merge(
+            &[record(9264, "me", 1, 1), record(1, "me", 1, 1)],
+            anyone,
+            T0,
+        );
         assert_eq!(merged.about_me, 2);
         assert_eq!(index.records(T0)[0].ttl_secs, 7200);
         assert!(!index.has_local(1));
@@ -286,10 +513,10 @@ mod tests {
 
     #[test]
     fn the_index_is_capped() {
-        let mut index = RfcIndex::new(Holder::new("me", 1), 3);
+        let mut index = RfcIndex::new(Holder::new("me", 1), limits(3));
         index.add_local(1, "one");
         let records: Vec<_> = (2..10).map(|n| record(n, "b", 2, 1)).collect();
-        let merged = index.merge(&records, T0);
+        let merged = index.merge(&records, anyone, T0);
         assert_eq!((merged.added, merged.over_cap), (2, 6));
         assert_eq!(index.len(), 3);
     }
@@ -297,10 +524,109 @@ mod tests {
     #[test]
     fn a_downloaded_document_becomes_local() {
         let mut index = index();
-        index.merge(&[record(9265, "b", 2, 7200)], T0);
+        index.merge(&[record(9265, "b", 2, 7200)], anyone, T0);
         index.add_local(9265, "Title 9265");
         assert!(index.has_local(9265));
         assert_eq!(index.local_numbers(), vec![9264, 9265]);
         assert_eq!(index.holders(9265, T0).len(), 1, "b still holds it too");
+    }
+
+    #[test]
+    fn only_holders_on_the_peer_list_are_taken() {
+        let mut index = index();
+        let listed = |holder: &Holder| holder.host == "b";
+        let merged = index.merge(&[record(2, "b", 2, 1), record(3, "gone", 9, 1)], listed, T0);
+        assert_eq!((merged.added, merged.not_listed), (1, 1));
+        assert!(index.holders(3, T0).is_empty());
+    }
+
+    #[test]
+    fn over_long_titles_and_hosts_are_refused() {
+        let mut index = index();
+        let mut long_title = record(2, "b", 2, 1);
+        long_title.title = "t".repeat(MAX_TITLE_BYTES + 1);
+        let long_host = record(3, &"h".repeat(MAX_NAME_BYTES + 1), 2, 1);
+        let merged = index.merge(&[long_title, long_host], anyone, T0);
+        assert_eq!(merged.rejected, 2);
+        assert_eq!(index.len(), 1);
+    }
+
+    #[test]
+    fn one_holder_gets_at_most_its_share_per_source_and_in_all() {
+        let mut index = RfcIndex::new(
+            Holder::new("me", 1),
+            IndexLimits {
+                max_records: 100,
+                max_records_per_holder: 3,
+                max_bytes: 1 << 20,
+            },
+        );
+        let flood: Vec<_> = (1..=10).map(|n| record(n, "x", 7, 1)).collect();
+        let merged = index.merge(&flood, anyone, T0);
+        assert_eq!((merged.added, merged.over_cap), (3, 7));
+        // another source naming the same holder adds nothing more
+        let merged = index.merge(&flood[5..], anyone, T0);
+        assert_eq!((merged.added, merged.over_cap), (0, 5));
+    }
+
+    #[test]
+    fn a_full_index_evicts_the_largest_holder_never_an_honest_one_or_a_local_one() {
+        let mut index = RfcIndex::new(Holder::new("me", 1), limits(20));
+        index.add_local(1, "mine");
+        index.merge(&[record(500, "honest", 2, 1)], anyone, T0);
+        // a hostile holder fills the index
+        let flood: Vec<_> = (1000..1100).map(|n| record(n, "hostile", 3, 1)).collect();
+        let merged = index.merge(&flood, anyone, T0);
+        assert_eq!(index.len(), 20);
+        assert_eq!(merged.added, 18);
+        // an honest holder's new record pushes one of the hostile ones out
+        let merged = index.merge(&[record(501, "honest2", 4, 1)], anyone, T0);
+        assert_eq!((merged.added, merged.evicted), (1, 1));
+        assert_eq!(index.len(), 20);
+        assert!(index.has_local(1));
+        assert_eq!(index.holders(500, T0).len(), 1);
+        assert_eq!(index.holders(501, T0).len(), 1);
+        // the hostile holder cannot push honest ones out in turn
+        let merged = index.merge(&[record(2000, "hostile", 3, 1)], anyone, T0);
+        assert_eq!(merged.added, 0);
+        assert_eq!(index.holders(501, T0).len(), 1);
+    }
+
+    #[test]
+    fn what_the_index_sends_never_exceeds_its_byte_bound() {
+        let max_bytes = 2_000;
+        let mut index = RfcIndex::new(
+            Holder::new("me", 1),
+            IndexLimits {
+                max_records: 10_000,
+                max_records_per_holder: 10_000,
+                max_bytes,
+            },
+        );
+        for host in ["a", "b", "c"] {
+            let records: Vec<_> = (1..500)
+                .map(|n| {
+                    let mut r = record(n, host, 9, 1);
+                    r.title = "t".repeat(40);
+                    r
+                })
+                .collect();
+            index.merge(&records, anyone, T0);
+            assert!(index.wire_bytes() <= max_bytes);
+            assert!(index.encode(T0).len() <= index.wire_bytes());
+        }
+        assert_eq!(index.encode(T0).len(), index.wire_bytes());
+    }
+
+    #[test]
+    fn repair_rebuilds_the_counts() {
+        let mut index = index();
+        index.merge(&[record(2, "b", 2, 1), record(3, "b", 2, 1)], anyone, T0);
+        let bytes = index.wire_bytes();
+        index.bytes = 0;
+        index.by_holder.clear();
+        index.repair();
+        assert_eq!(index.wire_bytes(), bytes);
+        assert_eq!(index.remote_holders().len(), 1);
     }
 }

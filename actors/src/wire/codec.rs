@@ -1,17 +1,24 @@
 //! tokio-util codecs that frame the `&*` format on a byte stream.
 //!
 //! [`RequestCodec`] is the server's side: it decodes the one request of a
-//! connection and encodes the response. [`ResponseCodec`] is the client's
-//! side: encoding a request tells it what the response carries, so it knows
-//! whether the head's last field is a body length.
+//! connection (or the status refusing it) and encodes the response as
+//! [`Outgoing`] frames. After the request it drops whatever the client
+//! still sends, so the same stream serves to linger on the connection
+//! until the client closes. [`ResponseCodec`] is the client's side:
+//! encoding a request tells it what the response carries, so it knows
+//! whether the head's last field is a body length; a document comes out
+//! as [`Incoming::Document`] and then chunks, never whole.
 //!
 //! "Incomplete" (`Ok(None)`: wait for more bytes) is kept apart from
-//! "invalid" (an error). A request the server must refuse is
-//! [`RequestError::Reject`] with the status to send before closing.
+//! "invalid": a request the server must refuse is an item,
+//! `Err(Status)`, sent before closing; a broken response is a
+//! [`ResponseError`].
 
-use super::parse::{self, HeadExtra, Malformed, ResponseHead, Role};
+use super::parse::{self, Malformed, Role};
 use super::write;
-use super::{Expect, Request, Response, Status, WireLimits};
+use super::{
+    Expect, HeadExtra, Incoming, Outgoing, Request, Response, ResponseHead, Status, WireLimits,
+};
 use bytes::{Buf, BytesMut};
 use std::io;
 use tokio_util::codec::{Decoder, Encoder};
@@ -57,16 +64,9 @@ fn find_head_end(buf: &[u8], max_head_bytes: usize) -> HeadEnd {
     }
 }
 
-/// Why a server reads no request from a connection.
-#[derive(Debug, thiserror::Error)]
-pub enum RequestError {
-    /// The request is invalid: send this status, then close.
-    #[error("rejected: {0}")]
-    Reject(Status),
-    /// The connection failed: just close.
-    #[error("i/o: {0}")]
-    Io(#[from] io::Error),
-}
+/// What a server reads from a connection: the request, or the status that
+/// refuses it (400, 413, 501, 505).
+pub type Received = Result<Request, Status>;
 
 /// The server's codec: decodes one request, encodes the response.
 #[derive(Debug, Clone)]
@@ -74,6 +74,8 @@ pub struct RequestCodec {
     role: Role,
     limits: WireLimits,
     done: bool,
+    drained: usize,
+    max_drain_bytes: usize,
 }
 
 impl RequestCodec {
@@ -83,45 +85,58 @@ impl RequestCodec {
             role,
             limits,
             done: false,
+            drained: 0,
+            max_drain_bytes: usize::MAX,
         }
     }
 
-    fn finish(&mut self, line: &[u8]) -> Result<Option<Request>, RequestError> {
+    /// After the request, drop at most `bytes` more before failing the
+    /// stream (a client that keeps sending is cut off).
+    pub fn with_drain_limit(mut self, bytes: usize) -> Self {
+        self.max_drain_bytes = bytes;
+        self
+    }
+
+    fn finish(&mut self, line: &[u8]) -> Received {
         self.done = true;
         parse::parse_request(line, self.role)
-            .map(Some)
-            .map_err(RequestError::Reject)
     }
 }
 
 impl Decoder for RequestCodec {
-    type Item = Request;
-    type Error = RequestError;
+    type Item = Received;
+    type Error = io::Error;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Request>, RequestError> {
+    fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<Received>> {
         if self.done {
             // One exchange per connection: whatever follows the request is
             // dropped, never buffered.
+            self.drained = self.drained.saturating_add(src.len());
             src.clear();
+            if self.drained > self.max_drain_bytes {
+                return Err(io::Error::other(
+                    "the client keeps sending after its request",
+                ));
+            }
             return Ok(None);
         }
         match find_head_end(src, self.limits.max_head_bytes) {
             HeadEnd::Found { len, consumed } => {
                 let line = src.split_to(consumed);
-                self.finish(&line[..len])
+                Ok(Some(self.finish(&line[..len])))
             }
             HeadEnd::Incomplete => Ok(None),
             HeadEnd::TooLarge => {
                 self.done = true;
                 src.clear();
-                Err(RequestError::Reject(Status::RequestTooLarge))
+                Ok(Some(Err(Status::RequestTooLarge)))
             }
         }
     }
 
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Request>, RequestError> {
-        if let Some(request) = self.decode(src)? {
-            return Ok(Some(request));
+    fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<Received>> {
+        if let Some(received) = self.decode(src)? {
+            return Ok(Some(received));
         }
         if self.done || src.is_empty() {
             // A connection closed before sending anything gets no reply.
@@ -130,16 +145,18 @@ impl Decoder for RequestCodec {
         // A request head ended by the sender closing its side.
         let line = src.split();
         let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        self.finish(line)
+        Ok(Some(self.finish(line)))
     }
 }
 
-impl Encoder<Response> for RequestCodec {
+impl Encoder<Outgoing> for RequestCodec {
     type Error = io::Error;
 
-    fn encode(&mut self, response: Response, dst: &mut BytesMut) -> io::Result<()> {
-        let body = write::write_response(&response, dst);
-        dst.extend_from_slice(&body);
+    fn encode(&mut self, frame: Outgoing, dst: &mut BytesMut) -> io::Result<()> {
+        match frame {
+            Outgoing::Head(head) => write::write_head(&head, dst),
+            Outgoing::Body(bytes) => dst.extend_from_slice(&bytes),
+        }
         Ok(())
     }
 }
@@ -184,10 +201,16 @@ pub enum ResponseError {
 enum ClientState {
     Idle,
     Head(Expect),
+    /// A peer list or an index, read whole (it is bounded by the limit).
     Body {
         expect: Expect,
         head: ResponseHead,
         length: usize,
+    },
+    /// A document, passed on chunk by chunk.
+    Document {
+        length: u64,
+        remaining: u64,
     },
 }
 
@@ -196,6 +219,7 @@ enum ClientState {
 pub struct ResponseCodec {
     limits: WireLimits,
     state: ClientState,
+    last_head: Option<ResponseHead>,
 }
 
 impl ResponseCodec {
@@ -204,6 +228,7 @@ impl ResponseCodec {
         ResponseCodec {
             limits,
             state: ClientState::Idle,
+            last_head: None,
         }
     }
 
@@ -213,17 +238,66 @@ impl ResponseCodec {
         ResponseCodec {
             limits,
             state: ClientState::Head(expect),
+            last_head: None,
         }
+    }
+
+    /// The head of the response read last (for logs).
+    pub fn last_head(&self) -> Option<&ResponseHead> {
+        self.last_head.as_ref()
+    }
+
+    /// Reads the head line, if it is all there, and decides what follows.
+    fn head(
+        &mut self,
+        expect: Expect,
+        src: &mut BytesMut,
+    ) -> Result<Option<ResponseHead>, ResponseError> {
+        let (len, consumed) = match find_head_end(src, self.limits.max_head_bytes) {
+            HeadEnd::Found { len, consumed } => (len, consumed),
+            HeadEnd::Incomplete => return Ok(None),
+            HeadEnd::TooLarge => {
+                return Err(ResponseError::HeadTooLarge {
+                    limit: self.limits.max_head_bytes,
+                })
+            }
+        };
+        let head = parse::parse_response_head(&src[..len], expect)?;
+        src.advance(consumed);
+        self.last_head = Some(head.clone());
+        let length = match head.extra {
+            HeadExtra::BodyLength(length) => length,
+            _ => 0,
+        };
+        let limit = self.limits.max_body_bytes;
+        let length = usize::try_from(length)
+            .ok()
+            .filter(|length| *length <= limit)
+            .ok_or(ResponseError::BodyTooLarge { length, limit })?;
+        self.state = if expect == Expect::Document && head.status == Status::Ok {
+            ClientState::Document {
+                length: length as u64,
+                remaining: length as u64,
+            }
+        } else {
+            src.reserve(length.saturating_sub(src.len()));
+            ClientState::Body {
+                expect,
+                head: head.clone(),
+                length,
+            }
+        };
+        Ok(Some(head))
     }
 }
 
 impl Decoder for ResponseCodec {
-    type Item = Response;
+    type Item = Incoming;
     type Error = ResponseError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Response>, ResponseError> {
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Incoming>, ResponseError> {
         loop {
-            match &self.state {
+            match &mut self.state {
                 ClientState::Idle => {
                     return if src.is_empty() {
                         Ok(None)
@@ -233,32 +307,16 @@ impl Decoder for ResponseCodec {
                 }
                 ClientState::Head(expect) => {
                     let expect = *expect;
-                    let (len, consumed) = match find_head_end(src, self.limits.max_head_bytes) {
-                        HeadEnd::Found { len, consumed } => (len, consumed),
-                        HeadEnd::Incomplete => return Ok(None),
-                        HeadEnd::TooLarge => {
-                            return Err(ResponseError::HeadTooLarge {
-                                limit: self.limits.max_head_bytes,
-                            })
-                        }
+                    let Some(head) = self.head(expect, src)? else {
+                        return Ok(None);
                     };
-                    let head = parse::parse_response_head(&src[..len], expect)?;
-                    src.advance(consumed);
-                    let length = match head.extra {
-                        HeadExtra::BodyLength(length) => length,
-                        _ => 0,
-                    };
-                    let limit = self.limits.max_body_bytes;
-                    let length = usize::try_from(length)
-                        .ok()
-                        .filter(|length| *length <= limit)
-                        .ok_or(ResponseError::BodyTooLarge { length, limit })?;
-                    src.reserve(length.saturating_sub(src.len()));
-                    self.state = ClientState::Body {
-                        expect,
-                        head,
-                        length,
-                    };
+                    if let ClientState::Document { length, .. } = self.state {
+                        // A document's head comes out first, then its chunks.
+                        return Ok(Some(Incoming::Document {
+                            origin: head.origin,
+                            length,
+                        }));
+                    }
                 }
                 ClientState::Body {
                     expect,
@@ -268,21 +326,43 @@ impl Decoder for ResponseCodec {
                     if src.len() < *length {
                         return Ok(None);
                     }
-                    let body = src.split_to(*length).freeze();
-                    let reply = parse::reply_from(head, *expect, body)?;
+                    let body = src.split_to(*length);
+                    let reply = parse::reply_from(head, *expect, &body)?
+                        .ok_or_else(|| Malformed("a document where none was expected".into()))?;
                     let origin = head.origin.clone();
                     self.state = ClientState::Idle;
                     // Nothing follows the body; bytes past it are dropped.
                     src.clear();
-                    return Ok(Some(Response { origin, reply }));
+                    return Ok(Some(Incoming::Response(Response { origin, reply })));
+                }
+                ClientState::Document { remaining, .. } => {
+                    if *remaining == 0 {
+                        self.state = ClientState::Idle;
+                        src.clear();
+                        continue;
+                    }
+                    if src.is_empty() {
+                        return Ok(None);
+                    }
+                    let take = src
+                        .len()
+                        .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                    *remaining -= take as u64;
+                    let chunk = src.split_to(take).freeze();
+                    if *remaining == 0 {
+                        self.state = ClientState::Idle;
+                        // Nothing follows the body; bytes past it are dropped.
+                        src.clear();
+                    }
+                    return Ok(Some(Incoming::Chunk(chunk)));
                 }
             }
         }
     }
 
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Response>, ResponseError> {
-        if let Some(response) = self.decode(src)? {
-            return Ok(Some(response));
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Incoming>, ResponseError> {
+        if let Some(frame) = self.decode(src)? {
+            return Ok(Some(frame));
         }
         match &self.state {
             ClientState::Idle => Ok(None),
@@ -293,6 +373,10 @@ impl Decoder for ResponseCodec {
             ClientState::Body { length, .. } => Err(ResponseError::Truncated {
                 expected: *length as u64,
                 received: src.len() as u64,
+            }),
+            ClientState::Document { length, remaining } => Err(ResponseError::Truncated {
+                expected: *length,
+                received: length - remaining,
             }),
         }
     }
@@ -305,13 +389,5 @@ impl Encoder<&Request> for ResponseCodec {
         write::write_request(request, dst);
         self.state = ClientState::Head(request.expects());
         Ok(())
-    }
-}
-
-impl Encoder<Request> for ResponseCodec {
-    type Error = io::Error;
-
-    fn encode(&mut self, request: Request, dst: &mut BytesMut) -> io::Result<()> {
-        self.encode(&request, dst)
     }
 }

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 #[cfg(test)]
 mod tests;
 
-pub use codec::{RequestCodec, RequestError, ResponseCodec, ResponseError};
+pub use codec::{RequestCodec, ResponseCodec, ResponseError};
 
 /// The only protocol version this implementation speaks.
 pub const VERSION: &str = "P2P-DI/1.0";
@@ -26,6 +26,10 @@ pub const VERSION: &str = "P2P-DI/1.0";
 pub const SEPARATOR: &[u8; 2] = b"&*";
 /// The registration server's well-known TCP port.
 pub const RS_PORT: u16 = 65423;
+/// Longest host or OS field accepted, in bytes (as for DNS names): a
+/// request with a longer one is `400 Bad Request`, so no reply built from
+/// registered names can grow past what receivers accept.
+pub const MAX_NAME_BYTES: usize = 255;
 
 /// A cookie: the credential the RS issues to a peer.
 pub type Cookie = u64;
@@ -202,13 +206,6 @@ pub enum Expect {
     Document,
 }
 
-impl Expect {
-    /// Whether the success response carries a body.
-    pub fn has_body(self) -> bool {
-        matches!(self, Expect::Peers | Expect::Index | Expect::Document)
-    }
-}
-
 /// A status line: code and phrase. Everything but `200 OK` is an answer
 /// without extra fields and without a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -320,7 +317,93 @@ pub struct IndexRecord {
     pub ttl_secs: u64,
 }
 
-/// What a response says, after the common `P2P-DI/1.0&*CODE&*PHRASE&*HOST&*OS`.
+/// The head line of a response: status, responder, and the extra field.
+/// A server writes one as the first [`Outgoing`] frame; a client reads one
+/// before anything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The status.
+    pub status: Status,
+    /// The responder.
+    pub origin: Origin,
+    /// What follows the common fields: a cookie, a body length, or nothing.
+    pub extra: HeadExtra,
+}
+
+impl ResponseHead {
+    /// A head with no extra field: `200 OK` to KEEPALIVE or LEAVE, or any
+    /// error status.
+    pub fn status(origin: Origin, status: Status) -> Self {
+        ResponseHead {
+            status,
+            origin,
+            extra: HeadExtra::None,
+        }
+    }
+
+    /// `200 OK` with a REGISTER's cookie.
+    pub fn cookie(origin: Origin, cookie: Cookie) -> Self {
+        ResponseHead {
+            status: Status::Ok,
+            origin,
+            extra: HeadExtra::Cookie(cookie),
+        }
+    }
+
+    /// `200 OK` announcing a body of `length` bytes.
+    pub fn body(origin: Origin, length: u64) -> Self {
+        ResponseHead {
+            status: Status::Ok,
+            origin,
+            extra: HeadExtra::BodyLength(length),
+        }
+    }
+}
+
+/// The extra field of a response head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadExtra {
+    /// No extra field.
+    None,
+    /// A REGISTER's cookie.
+    Cookie(Cookie),
+    /// The length of the body that follows.
+    BodyLength(u64),
+}
+
+/// What a server writes, frame by frame, through [`RequestCodec`]'s
+/// encoder: the head, then (when the head announced one) the body, in as
+/// many chunks as it likes. Bodies are shared bytes: one encoded peer list
+/// or cached document serves every connection that sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// The head line.
+    Head(ResponseHead),
+    /// The next bytes of the body.
+    Body(Bytes),
+}
+
+/// What a client reads, frame by frame, through [`ResponseCodec`]'s
+/// decoder. A document is never held whole: it arrives as its head, then
+/// chunks, so it can be written to disk as it comes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A whole response: one without a body, or a peer list or an index
+    /// (bounded by the body limit), parsed.
+    Response(Response),
+    /// `200 OK` to GET RFC: `length` bytes of document follow as chunks.
+    Document {
+        /// The responder.
+        origin: Origin,
+        /// The document's length.
+        length: u64,
+    },
+    /// The next bytes of a document (never empty; they add up to the length).
+    Chunk(Bytes),
+}
+
+/// What a response says, after the common `P2P-DI/1.0&*CODE&*PHRASE&*HOST&*OS`
+/// (a document is not a reply: it is streamed, see [`Incoming`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// `200 OK` to REGISTER, with the cookie.
@@ -334,8 +417,6 @@ pub enum Reply {
     Peers(Vec<PeerEntry>),
     /// `200 OK` to GET RFC-Index, with the index.
     Index(Vec<IndexRecord>),
-    /// `200 OK` to GET RFC, with the document's bytes.
-    Document(Bytes),
     /// Any answer that is not `200 OK`: no extra field, no body.
     Status(Status),
 }

@@ -7,10 +7,9 @@
 //! [`Malformed`] answer that a client can only log and drop.
 
 use super::{
-    Cookie, Expect, IndexRecord, Origin, PeerEntry, Reply, Request, RfcNumber, Status, SEPARATOR,
-    VERSION,
+    Cookie, Expect, HeadExtra, IndexRecord, Origin, PeerEntry, Reply, Request, ResponseHead,
+    RfcNumber, Status, MAX_NAME_BYTES, SEPARATOR, VERSION,
 };
-use bytes::Bytes;
 use std::net::IpAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -22,18 +21,6 @@ pub enum Role {
     Registry,
     /// A peer's RFC server.
     Peer,
-    /// Both (for tools and tests that parse any request).
-    Any,
-}
-
-impl Role {
-    fn serves_registry(self) -> bool {
-        matches!(self, Role::Registry | Role::Any)
-    }
-
-    fn serves_peer(self) -> bool {
-        matches!(self, Role::Peer | Role::Any)
-    }
 }
 
 /// A response that does not parse: the peer that sent it is broken.
@@ -71,10 +58,10 @@ pub fn parse_request(line: &[u8], role: Role) -> Result<Request, Status> {
     // Method (and GET target) first, then the version at its place, then
     // the field count, then each field: the contract's order.
     let (shape, version_at) = match method {
-        b"REGISTER" | b"KEEPALIVE" | b"LEAVE" | b"PQUERY" if role.serves_registry() => {
+        b"REGISTER" | b"KEEPALIVE" | b"LEAVE" | b"PQUERY" if role == Role::Registry => {
             (Shape::from_registry_method(method), 1)
         }
-        b"GET" if role.serves_peer() => match fields.get(1).copied() {
+        b"GET" if role == Role::Peer => match fields.get(1).copied() {
             Some(b"RFC-Index") => (Shape::IndexQuery, 2),
             Some(b"RFC") => (Shape::GetRfc, 3),
             _ => return Err(Status::BadRequest),
@@ -89,19 +76,19 @@ pub fn parse_request(line: &[u8], role: Role) -> Result<Request, Status> {
     if !shape.field_counts().contains(&fields.len()) {
         return Err(Status::BadRequest);
     }
-    let text = |i: usize| -> Result<&str, Status> {
+    let name = |i: usize| -> Result<&str, Status> {
         let field = fields[i];
-        if field.contains(&b'\r') || field.contains(&b'\n') {
+        if field.len() > MAX_NAME_BYTES || field.contains(&b'\r') || field.contains(&b'\n') {
             return Err(Status::BadRequest);
         }
         std::str::from_utf8(field).map_err(|_| Status::BadRequest)
     };
     let origin = |host_at: usize| -> Result<Origin, Status> {
-        let host = text(host_at)?;
+        let host = name(host_at)?;
         if host.is_empty() {
             return Err(Status::BadRequest);
         }
-        Ok(Origin::new(host, text(host_at + 1)?))
+        Ok(Origin::new(host, name(host_at + 1)?))
     };
     let cookie = |i: usize| number::<Cookie>(fields[i]).ok_or(Status::BadRequest);
     Ok(match shape {
@@ -176,29 +163,6 @@ pub fn port(field: &[u8]) -> Option<u16> {
     number::<u16>(field).filter(|port| *port != 0)
 }
 
-/// The head of a response, parsed: status, responder, and for a `200` with
-/// a body the body's length.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResponseHead {
-    /// The status the responder sent.
-    pub status: Status,
-    /// The responder.
-    pub origin: Origin,
-    /// What follows the common fields: a cookie, a body length, or nothing.
-    pub extra: HeadExtra,
-}
-
-/// The extra field of a response head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeadExtra {
-    /// No extra field.
-    None,
-    /// A REGISTER's cookie.
-    Cookie(Cookie),
-    /// The length of the body that follows.
-    BodyLength(u64),
-}
-
 /// Parses a response head line (without its line end), knowing what the
 /// request expects.
 pub fn parse_response_head(line: &[u8], expect: Expect) -> Result<ResponseHead, Malformed> {
@@ -252,18 +216,23 @@ pub fn parse_response_head(line: &[u8], expect: Expect) -> Result<ResponseHead, 
     })
 }
 
-/// Turns a parsed head and its body (empty when it has none) into a reply.
-pub fn reply_from(head: &ResponseHead, expect: Expect, body: Bytes) -> Result<Reply, Malformed> {
-    Ok(match (head.status, head.extra) {
+/// Turns a parsed head and its body (empty when it has none) into a reply;
+/// `None` for a document's head, whose body is streamed, not parsed.
+pub fn reply_from(
+    head: &ResponseHead,
+    expect: Expect,
+    body: &[u8],
+) -> Result<Option<Reply>, Malformed> {
+    Ok(Some(match (head.status, head.extra) {
         (Status::Ok, HeadExtra::Cookie(cookie)) => Reply::Registered { cookie },
         (Status::Ok, HeadExtra::None) => Reply::Done,
         (Status::Ok, HeadExtra::BodyLength(_)) => match expect {
-            Expect::Peers => Reply::Peers(parse_peer_list(&body)?),
-            Expect::Index => Reply::Index(parse_index(&body)?),
-            _ => Reply::Document(body),
+            Expect::Peers => Reply::Peers(parse_peer_list(body)?),
+            Expect::Index => Reply::Index(parse_index(body)?),
+            _ => return Ok(None),
         },
         (status, _) => Reply::Status(status),
-    })
+    }))
 }
 
 /// The lines of a body: each ended by CR LF (a bare LF, or nothing for the

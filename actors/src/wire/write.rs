@@ -5,11 +5,10 @@
 //! single space, so what is written always parses back to the sanitized
 //! value.
 
-use super::{IndexRecord, Origin, PeerEntry, Reply, Request, Response, SEPARATOR, VERSION};
+use super::{HeadExtra, IndexRecord, Origin, PeerEntry, Request, ResponseHead, SEPARATOR, VERSION};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::borrow::Cow;
-use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
+use std::net::IpAddr;
 
 /// The text a field carries on the wire: each `&*`, CR LF, CR or LF
 /// replaced by one space.
@@ -138,72 +137,176 @@ pub fn request_bytes(request: &Request) -> Bytes {
     buf.freeze()
 }
 
-/// Appends a response head to `head` and returns the body that follows it
-/// (empty for replies without one). A document's bytes are returned as
-/// they are, without copying, so a server can write them straight out.
-pub fn write_response(response: &Response, head: &mut BytesMut) -> Bytes {
-    let status = response.reply.status();
-    let body = match &response.reply {
-        Reply::Peers(peers) => peer_list_bytes(peers),
-        Reply::Index(records) => index_bytes(records),
-        Reply::Document(document) => document.clone(),
-        _ => Bytes::new(),
-    };
-    let mut line = Line::new(head);
+/// Appends a response head line to `buf`.
+pub fn write_head(head: &ResponseHead, buf: &mut BytesMut) {
+    let mut line = Line::new(buf);
     line.text(VERSION)
-        .num(status.code())
-        .text(status.phrase())
-        .origin(&response.origin);
-    match &response.reply {
-        Reply::Registered { cookie } => {
-            line.num(*cookie);
+        .num(head.status.code())
+        .text(head.status.phrase())
+        .origin(&head.origin);
+    match head.extra {
+        HeadExtra::None => {}
+        HeadExtra::Cookie(cookie) => {
+            line.num(cookie);
         }
-        Reply::Peers(_) | Reply::Index(_) | Reply::Document(_) => {
-            line.num(body.len());
+        HeadExtra::BodyLength(length) => {
+            line.num(length);
         }
-        Reply::Done | Reply::Status(_) => {}
     }
     line.end();
-    body
+}
+
+/// A response head line as bytes.
+pub fn head_bytes(head: &ResponseHead) -> Bytes {
+    let mut buf = BytesMut::with_capacity(96);
+    write_head(head, &mut buf);
+    buf.freeze()
+}
+
+/// One line of a peer list, appended to `buf`:
+/// `HOST&*ADDRESS&*PORT&*TTL&*REGISTRATIONS_30D&*LAST_REGISTERED` and CR LF.
+pub fn peer_line(peer: &PeerEntry, buf: &mut BytesMut) {
+    peer_fields(
+        &peer.host,
+        peer.address,
+        peer.port,
+        peer.ttl_secs,
+        peer.registrations_30d,
+        peer.last_registered_unix_secs,
+        buf,
+    );
+}
+
+/// [`peer_line`] from borrowed fields (the RS writes from its records).
+pub fn peer_fields(
+    host: &str,
+    address: IpAddr,
+    port: u16,
+    ttl_secs: u64,
+    registrations_30d: u32,
+    last_registered_unix_secs: u64,
+    buf: &mut BytesMut,
+) {
+    let mut line = Line::new(buf);
+    line.text(host);
+    line.sep();
+    write_ip(address, line.buf);
+    line.num(port).num(ttl_secs).num(registrations_30d);
+    line.sep();
+    write_rfc3339(last_registered_unix_secs, line.buf);
+    line.end();
 }
 
 /// A peer list body: one CR LF ended line per peer.
 pub fn peer_list_bytes(peers: &[PeerEntry]) -> Bytes {
     let mut buf = BytesMut::with_capacity(peers.len() * 64);
     for peer in peers {
-        let last = UNIX_EPOCH + Duration::from_secs(peer.last_registered_unix_secs);
-        let mut line = Line::new(&mut buf);
-        line.text(&peer.host);
-        line.sep();
-        // An IP address's text never needs sanitizing.
-        let _ = write!(ByteWriter(line.buf), "{}", peer.address);
-        line.num(peer.port)
-            .num(peer.ttl_secs)
-            .num(peer.registrations_30d);
-        line.sep();
-        let _ = write!(
-            ByteWriter(line.buf),
-            "{}",
-            humantime::format_rfc3339_seconds(last)
-        );
-        line.end();
+        peer_line(peer, &mut buf);
     }
     buf.freeze()
+}
+
+/// One line of an RFC index, appended to `buf`:
+/// `NUMBER&*TITLE&*HOST&*PORT&*TTL` and CR LF.
+pub fn index_line(record: &IndexRecord, buf: &mut BytesMut) {
+    index_fields(
+        record.number,
+        &record.title,
+        &record.host,
+        record.port,
+        record.ttl_secs,
+        buf,
+    );
+}
+
+/// [`index_line`] from borrowed fields (a peer writes from its index).
+pub fn index_fields(
+    number: u32,
+    title: &str,
+    host: &str,
+    port: u16,
+    ttl_secs: u64,
+    buf: &mut BytesMut,
+) {
+    Line::new(buf)
+        .num(number)
+        .text(title)
+        .text(host)
+        .num(port)
+        .num(ttl_secs)
+        .end();
 }
 
 /// An RFC index body: one CR LF ended line per record.
 pub fn index_bytes(records: &[IndexRecord]) -> Bytes {
     let mut buf = BytesMut::with_capacity(records.len() * 96);
     for record in records {
-        Line::new(&mut buf)
-            .num(record.number)
-            .text(&record.title)
-            .text(&record.host)
-            .num(record.port)
-            .num(record.ttl_secs)
-            .end();
+        index_line(record, &mut buf);
     }
     buf.freeze()
+}
+
+/// An IP address as text (`127.0.0.1`, `::1`): IPv4 without formatting
+/// machinery, since the RS writes one per peer-list line.
+fn write_ip(address: IpAddr, buf: &mut BytesMut) {
+    match address {
+        IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf.put_u8(b'.');
+                }
+                buf.put_slice(digits.format(octet).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::fmt::Write as _;
+            let _ = write!(ByteWriter(buf), "{v6}");
+        }
+    }
+}
+
+/// Seconds since the Unix epoch as RFC 3339 UTC (`2026-11-21T09:30:00Z`),
+/// for years 1970 to 9999 (later times are written as the last second of
+/// 9999).
+pub fn write_rfc3339(unix_secs: u64, buf: &mut BytesMut) {
+    const MAX: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let secs = unix_secs.min(MAX);
+    let (days, second_of_day) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    let two = |n: u64, buf: &mut BytesMut| {
+        buf.put_u8(b'0' + (n / 10) as u8);
+        buf.put_u8(b'0' + (n % 10) as u8);
+    };
+    two(year / 100, buf);
+    two(year % 100, buf);
+    buf.put_u8(b'-');
+    two(month, buf);
+    buf.put_u8(b'-');
+    two(day, buf);
+    buf.put_u8(b'T');
+    two(second_of_day / 3600, buf);
+    buf.put_u8(b':');
+    two(second_of_day / 60 % 60, buf);
+    buf.put_u8(b':');
+    two(second_of_day % 60, buf);
+    buf.put_u8(b'Z');
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (the proleptic
+/// Gregorian calendar, by eras of 400 years).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 /// `fmt::Write` into a `BytesMut`.
