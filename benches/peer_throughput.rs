@@ -6,7 +6,9 @@
 //! 64 MiB document, bytes per second through the peer and through a server
 //! that accepts, reads the request line and writes the same response bytes
 //! from memory; their ratio (aim: 0.8 or more for the 64 MiB document);
-//! and downloads per second of a 77 KB document by 16 concurrent clients.
+//! downloads per second of a 77 KB document by 16 concurrent clients; and
+//! how much a peer's resident memory grows while it downloads four 64 MiB
+//! documents at once (aim: under 32 MiB: documents are streamed to disk).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -22,8 +24,59 @@ const BIN: &str = env!("CARGO_BIN_EXE_p2p-di");
 const SMALL: u32 = 1;
 const MEAN: u32 = 2;
 const LARGE: u32 = 3;
+/// Four more 64 MiB documents, downloaded at once by a second peer.
+const PARALLEL: [u32; 4] = [11, 12, 13, 14];
 
 struct Daemon(Child, SocketAddr);
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A second peer downloads the four `PARALLEL` documents from the first at
+/// once (`--get`); returns its resident memory when it started listening,
+/// its peak while downloading, and the seconds it took.
+fn parallel_downloads(root: &Path, rs: &str) -> (u64, u64, f64) {
+    let dir = root.join("downloader");
+    let get = PARALLEL.map(|n| n.to_string()).join(",");
+    let dir_text = dir.display().to_string();
+    let started = Instant::now();
+    let peer = daemon(
+        &[
+            "peer",
+            "--rs",
+            rs,
+            "--listen",
+            "127.0.0.1:0",
+            "--rfc-dir",
+            &dir_text,
+            "--host",
+            "downloader",
+            "--get",
+            &get,
+        ],
+        root,
+    );
+    let pid = peer.0.id();
+    let before = rss_kib(pid);
+    let mut peak = before;
+    let size = 64u64 << 20;
+    let done =
+        |n: &u32| std::fs::metadata(dir.join(format!("rfc{n}.txt"))).is_ok_and(|m| m.len() == size);
+    // bounded in time: four 64 MiB documents on loopback take seconds
+    while !PARALLEL.iter().all(done) && started.elapsed() < Duration::from_secs(300) {
+        peak = peak.max(rss_kib(pid));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(PARALLEL.iter().all(done), "the downloads did not finish");
+    (before, peak, started.elapsed().as_secs_f64())
+}
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -172,6 +225,9 @@ fn main() {
     for (number, size) in sizes {
         std::fs::write(dir.join(format!("rfc{number}.txt")), document(size)).unwrap();
     }
+    for number in PARALLEL {
+        std::fs::write(dir.join(format!("rfc{number}.txt")), document(64 << 20)).unwrap();
+    }
     let rs = daemon(
         &["rs", "--listen", "127.0.0.1:0", "--state-dir", "rs"],
         root.path(),
@@ -215,6 +271,7 @@ fn main() {
                 rate_plain,
             )
         });
+    let (before, peak, took) = parallel_downloads(root.path(), &rs_addr);
     let mib = |b: f64| b / (1024.0 * 1024.0);
     println!("GET RFC throughput on loopback (peer vs plain tokio copy of the same bytes)");
     println!();
@@ -235,6 +292,14 @@ fn main() {
     println!(
         "| 77 KB document, 16 concurrent clients | {rate_peer:.0} downloads/s | {rate_plain:.0} downloads/s | {:.2} |",
         rate_peer / rate_plain
+    );
+    println!();
+    println!(
+        "A peer downloading four 64 MiB documents at once: resident memory {} MiB at start, {} MiB at its peak (+{} MiB); {took:.1} s, {:.0} MiB/s in all",
+        before / 1024,
+        peak / 1024,
+        peak.saturating_sub(before) / 1024,
+        256.0 / took
     );
     drop(peer);
     drop(rs);

@@ -18,6 +18,10 @@ async fn exchange(addr: SocketAddr, request: &str) -> Vec<u8> {
     reply
 }
 
+/// Armed fault points are process-wide: the tests of this file run one at
+/// a time so that one's armed point is never reached by another.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn quiet() -> slog::Logger {
     slog::Logger::root(slog::Discard, slog::o!())
 }
@@ -36,6 +40,7 @@ fn peer_config(rs: SocketAddr, dir: &Path, host: &str) -> PeerConfig {
 
 #[actix_rt::test]
 async fn a_peer_serves_and_downloads_after_its_actors_panic() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let root = tempfile::tempdir().unwrap();
     let rs_config = RsConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -106,4 +111,137 @@ async fn a_peer_serves_and_downloads_after_its_actors_panic() {
     // and serves what it downloaded
     let reply = exchange(a.local_addr, "GET&*RFC&*3&*P2P-DI/1.0&*t&*Linux\r\n").await;
     assert!(reply.starts_with(b"P2P-DI/1.0&*200&*OK&*hostA&*Linux&*"));
+}
+
+async fn rs_and_holder(
+    root: &Path,
+    docs: &[(u32, usize)],
+    upload: Option<u64>,
+) -> (rs::RsHandle, peer::PeerHandle) {
+    let rs_config = RsConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        state_dir: root.join("rs"),
+        ..RsConfig::default()
+    };
+    let rs = rs::start(&rs_config, quiet()).await.unwrap();
+    let b_dir = root.join("b");
+    std::fs::create_dir(&b_dir).unwrap();
+    for (n, size) in docs {
+        std::fs::write(
+            b_dir.join(format!("rfc{n}.txt")),
+            vec![b'a' + (*n % 26) as u8; *size],
+        )
+        .unwrap();
+    }
+    let mut config = peer_config(rs.local_addr, &b_dir, "hostB");
+    config.upload_limit_bytes_per_sec = upload;
+    let b = peer::start(&config, quiet()).await.unwrap();
+    b.link.send(link::WaitJoined).await.unwrap();
+    (rs, b)
+}
+
+fn partials(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|name| name.starts_with(".rfc") && name.ends_with(".part"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn a_downloader_restart_ends_its_downloads_as_interrupted_and_removes_their_files() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let root = tempfile::tempdir().unwrap();
+    // 2 MB at 500 KB/s: the transfer runs for seconds
+    let (rs, b) = rs_and_holder(root.path(), &[(7, 2_000_000), (8, 1000)], Some(500_000)).await;
+    let a_dir = root.path().join("a");
+    let a = peer::start(&peer_config(rs.local_addr, &a_dir, "hostA"), quiet())
+        .await
+        .unwrap();
+    a.link.send(link::WaitJoined).await.unwrap();
+    let running = a.downloader.send(downloader::Fetch { numbers: vec![7] });
+    let running = actix_rt::spawn(running);
+    wait_for("the transfer to start", || !partials(&a_dir).is_empty()).await;
+    fault::arm("downloader.fetch", 1);
+    let panicked = a
+        .downloader
+        .send(downloader::Fetch { numbers: vec![] })
+        .await;
+    assert!(panicked.is_err(), "{panicked:?}");
+    let finished = running.await.unwrap().unwrap();
+    assert_eq!(finished.len(), 1);
+    assert!(
+        matches!(
+            finished[0].outcome,
+            downloader::Outcome::Failed(downloader::DownloadError::Interrupted)
+        ),
+        "{:?}",
+        finished[0].outcome
+    );
+    wait_for("the temporary file to go", || partials(&a_dir).is_empty()).await;
+    assert!(!a_dir.join("rfc7.txt").exists());
+    // and it downloads again
+    let finished = a
+        .downloader
+        .send(downloader::Fetch { numbers: vec![8] })
+        .await
+        .unwrap();
+    assert!(matches!(
+        finished[0].outcome,
+        downloader::Outcome::Downloaded { .. }
+    ));
+    drop(b);
+}
+
+#[actix_rt::test]
+async fn a_commit_in_flight_when_the_store_restarts_is_indexed_and_served() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let root = tempfile::tempdir().unwrap();
+    let (rs, _b) = rs_and_holder(root.path(), &[(9, 30_000)], None).await;
+    let a_dir = root.path().join("a");
+    let a = peer::start(&peer_config(rs.local_addr, &a_dir, "hostA"), quiet())
+        .await
+        .unwrap();
+    a.link.send(link::WaitJoined).await.unwrap();
+    // the store panics once the document is on disk, before indexing it
+    fault::arm("store.commit", 1);
+    let finished = a
+        .downloader
+        .send(downloader::Fetch { numbers: vec![9] })
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            finished[0].outcome,
+            downloader::Outcome::Downloaded { bytes: 30_000, .. }
+        ),
+        "{:?}",
+        finished[0].outcome
+    );
+    // the store's restart scanned the folder: A serves it
+    let mut served = Vec::new();
+    for _ in 0..200 {
+        served = exchange(a.local_addr, "GET&*RFC&*9&*P2P-DI/1.0&*t&*Linux\r\n").await;
+        if served.starts_with(b"P2P-DI/1.0&*200") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(served.starts_with(b"P2P-DI/1.0&*200&*OK&*hostA&*Linux&*30000\r\n"));
+    let stats = a.store.send(store::GetStoreStats).await.unwrap();
+    assert_eq!(stats.documents, 1);
 }

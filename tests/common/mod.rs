@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,34 @@ impl Daemon {
 
     /// [`Daemon::start`] with environment variables set (`P2P_DI_FAULTS`).
     pub fn start_with_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Daemon {
-        let mut child = Command::new(BIN)
+        Daemon::spawn(args, cwd, env, None)
+    }
+
+    /// [`Daemon::start`] with at most `nofile` descriptors (soft and hard
+    /// limit, as `prlimit --nofile=N:N` sets them).
+    pub fn start_with_nofile(args: &[&str], cwd: &Path, nofile: u64) -> Daemon {
+        Daemon::spawn(args, cwd, &[], Some(nofile))
+    }
+
+    fn spawn(args: &[&str], cwd: &Path, env: &[(&str, &str)], nofile: Option<u64>) -> Daemon {
+        let mut command = Command::new(BIN);
+        if let Some(nofile) = nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe and touches only the child.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: nofile,
+                        rlim_max: nofile,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .args(args)
             .envs(env.iter().copied())
             .args(["--log-format", "json"])
@@ -158,4 +185,130 @@ pub fn cookie_of(reply: &[u8]) -> String {
     let reply = text(reply);
     assert!(reply.starts_with("P2P-DI/1.0&*200&*OK&*"), "{reply}");
     reply.trim_end().rsplit("&*").next().unwrap().to_owned()
+}
+
+// ---- peers ----
+
+/// A document of `size` bytes for RFC `number`, different for each number.
+pub fn document(number: u32, size: usize) -> Vec<u8> {
+    let mut doc =
+        format!("# RFC {number} {{#rfcnum}}\n\n# Fixture Document {number} {{#title}}\n\n")
+            .into_bytes();
+    let mut state = u64::from(number).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while doc.len() < size {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        doc.push(b"abcdefghij klmnop\n"[(state % 18) as usize]);
+    }
+    doc.truncate(size);
+    doc
+}
+
+pub fn folder(root: &Path, name: &str, docs: &[(u32, usize)], titles: bool) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut tsv = String::new();
+    for (number, size) in docs {
+        std::fs::write(
+            dir.join(format!("rfc{number}.txt")),
+            document(*number, *size),
+        )
+        .unwrap();
+        tsv.push_str(&format!("{number}\tTitle of {number}\n"));
+    }
+    if titles {
+        std::fs::write(dir.join("titles.tsv"), tsv).unwrap();
+    }
+    dir
+}
+
+pub fn start_rs(root: &Path) -> Daemon {
+    Daemon::start(
+        &["rs", "--listen", "127.0.0.1:0", "--state-dir", "rs-state"],
+        root,
+    )
+}
+
+/// A peer config with fast retries and keepalives, a 2 s request limit,
+/// and `extra` fields.
+pub fn peer_config(root: &Path, extra: &str) -> String {
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = root.join(format!("peer-{n}.ron"));
+    std::fs::write(
+        &path,
+        format!("(keepalive_secs: 1, rs_retry_initial_ms: 50, rs_retry_max_ms: 200, transfer_timeout_secs: 5, limits: (request_timeout_secs: 2), {extra})"),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+pub fn start_peer(root: &Path, rs: SocketAddr, dir: &Path, host: &str, extra: &[&str]) -> Daemon {
+    start_peer_with(root, rs, dir, host, "", extra)
+}
+
+pub fn start_peer_with(
+    root: &Path,
+    rs: SocketAddr,
+    dir: &Path,
+    host: &str,
+    config_extra: &str,
+    extra: &[&str],
+) -> Daemon {
+    let config = peer_config(root, config_extra);
+    let rs = rs.to_string();
+    let dir = dir.display().to_string();
+    let mut args = vec![
+        "peer",
+        "--config",
+        &config,
+        "--rs",
+        &rs,
+        "--listen",
+        "127.0.0.1:0",
+        "--rfc-dir",
+        &dir,
+        "--host",
+        host,
+        "--log-level",
+        "debug",
+    ];
+    args.extend_from_slice(extra);
+    let peer = Daemon::start(&args, root);
+    wait_until(Duration::from_secs(10), "the peer to register", || {
+        peer.logged("registered with the RS")
+    });
+    peer
+}
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Open descriptors of a process.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Raises this process's soft descriptor limit to its hard limit (a test
+/// that opens many sockets).
+pub fn raise_own_nofile() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }

@@ -742,8 +742,18 @@ async fn transfer(
         Ok(Err(err @ SaveError::Short { .. })) => Err(failed(TryError::Broken(err.to_string()))),
         Ok(Err(err)) => Err(failed(TryError::Disk(err.to_string()))),
         Err(_) => {
-            let _ = tokio::fs::remove_file(&temp).await;
-            Err(failed(TryError::Broken("the store is restarting".into())))
+            // The store restarted with the commit in flight. The folder
+            // worker finishes what it started, and the store's restart
+            // scans the folder after it: the document is there, and will be
+            // indexed, exactly when its file is in place at full length.
+            let path = temp.with_file_name(folder::file_name(number));
+            match tokio::fs::metadata(&path).await {
+                Ok(meta) if meta.len() == length => Ok(length),
+                _ => {
+                    let _ = tokio::fs::remove_file(&temp).await;
+                    Err(failed(TryError::Broken("the store restarted".into())))
+                }
+            }
         }
     }
 }

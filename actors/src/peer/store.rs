@@ -467,6 +467,7 @@ impl Handler<Commit> for StoreActor {
                 .into_actor(self)
                 .map(|committed, act, _| {
                     let doc = committed?;
+                    crate::fault::point("store.commit");
                     if let Some(pending) = act.scanning.as_mut() {
                         pending.push(doc.clone());
                     }

@@ -127,10 +127,16 @@ impl RfcIndex {
         &self.me
     }
 
-    /// Adds (or retitles) a document this peer holds.
+    /// Adds (or retitles) a document this peer holds. A local record
+    /// always fits: when the index is full, a remote record of the holder
+    /// with the most goes.
     pub fn add_local(&mut self, number: RfcNumber, title: &str) {
         let key = (number, self.me.clone());
         let line = line_bytes(number, title, &self.me);
+        if !self.records.contains_key(&key) {
+            let mut merged = Merged::default();
+            self.make_room(line, 0, &mut merged);
+        }
         let entry = Entry {
             title: title.to_owned(),
             deadline_ms: None,
@@ -212,7 +218,9 @@ impl RfcIndex {
                 continue;
             }
             let line = line_bytes(record.number, &record.title, &key.1);
-            if !self.make_room(line, held, &mut merged) {
+            // Only a holder with more records than this one would then
+            // have gives way.
+            if !self.make_room(line, held + 1, &mut merged) {
                 merged.over_cap += 1;
                 continue;
             }
@@ -235,11 +243,10 @@ impl RfcIndex {
         merged
     }
 
-    /// Frees room for a record of `line` bytes from a holder that has
-    /// `held` records, by evicting remote records of holders with more
-    /// records than it (the largest first). `false` when that is not
-    /// enough.
-    fn make_room(&mut self, line: usize, held: usize, merged: &mut Merged) -> bool {
+    /// Frees room for a record of `line` bytes by evicting remote records
+    /// of holders with more than `above` records (the largest first).
+    /// `false` when that is not enough.
+    fn make_room(&mut self, line: usize, above: usize, merged: &mut Merged) -> bool {
         let full = |index: &RfcIndex| {
             index.records.len() >= index.limits.max_records
                 || index.bytes + line > index.limits.max_bytes
@@ -251,7 +258,7 @@ impl RfcIndex {
                 .max_by_key(|(holder, numbers)| (numbers.len(), *holder))
                 .map(|(holder, numbers)| (holder.clone(), numbers.len()));
             match largest {
-                Some((holder, count)) if count > held + 1 => {
+                Some((holder, count)) if count > above => {
                     let evicted = self
                         .by_holder
                         .get(&holder)
@@ -584,6 +591,9 @@ mod tests {
         assert_eq!((merged.added, merged.evicted), (1, 1));
         assert_eq!(index.len(), 20);
         assert!(index.has_local(1));
+        // so does a document this peer downloads
+        index.add_local(2, "mine too");
+        assert_eq!(index.len(), 20);
         assert_eq!(index.holders(500, T0).len(), 1);
         assert_eq!(index.holders(501, T0).len(), 1);
         // the hostile holder cannot push honest ones out in turn
