@@ -7,7 +7,7 @@
 //! writes a line and closes (the RS also serves from one thread). The
 //! ratio is RS rate / baseline rate; the aim is 0.7 or more for KEEPALIVE.
 
-use p2p_di_actors::rs::journal::{self, Journal};
+use p2p_di_actors::rs::journal;
 use p2p_di_actors::state::registry::{Registrant, Registry};
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -182,19 +182,19 @@ fn listening_port(pid: u32) -> Option<u16> {
     })
 }
 
-/// Writes a state folder holding `n` active peers; returns some cookies.
+/// Writes a state folder holding `n` active peers; returns their cookies.
 fn preload(state: &Path, n: u32) -> Vec<u64> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    let mut registry = Registry::new(7200, 1_000_000);
+    let mut registry = Registry::new(7200, 1_000_000, 256);
     let mut next = 1_000_000_000_000_000u64;
     let mut cookies = Vec::new();
     for i in 0..n {
         let address = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
-        let r = registry
-            .register(
+        let decided = registry
+            .decide_register(
                 Registrant::new("peer", "Linux", 65400, None, address),
                 now,
                 || {
@@ -203,17 +203,12 @@ fn preload(state: &Path, n: u32) -> Vec<u64> {
                 },
             )
             .unwrap();
-        cookies.push(r.cookie);
+        for event in &decided.events {
+            registry.apply(event);
+        }
+        cookies.push(decided.cookie);
     }
-    let recovered = journal::recover(state, 7200, 1_000_000).unwrap();
-    let journal = Journal::start(
-        state,
-        recovered.generation,
-        slog::Logger::root(slog::Discard, slog::o!()),
-    )
-    .unwrap();
-    journal.compact(registry.records().cloned().collect());
-    journal.reload(7200, 1_000_000).unwrap();
+    journal::write_snapshot(state, &registry).unwrap();
     cookies
 }
 

@@ -226,7 +226,9 @@ fn a_peer_expires_when_its_ttl_runs_out() {
         status("403&*Forbidden")
     );
     wait_until(Duration::from_secs(5), "the sweeper to log it", || {
-        rs.logged("peer expired")
+        rs.messages()
+            .iter()
+            .any(|m| m["msg"] == "peers expired" && m["count"] == 1)
     });
 }
 
@@ -407,7 +409,15 @@ fn a_damaged_state_stops_the_start_and_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     std::fs::create_dir(&state).unwrap();
-    std::fs::write(state.join("journal.0"), "0000000000000000 Left(cookie:1)\n").unwrap();
+    // a journal record for LEAVE of cookie 1, one bit of it flipped
+    let mut record = Vec::new();
+    p2p_di_actors::rs::journal::encode_record(
+        1,
+        p2p_di_actors::state::registry::EventRef::Left { cookie: 1 },
+        &mut record,
+    );
+    *record.last_mut().unwrap() ^= 0x01;
+    std::fs::write(state.join("journal.0"), &record).unwrap();
     let out = std::process::Command::new(BIN)
         .args(["rs", "--listen", "127.0.0.1:0", "--state-dir"])
         .arg(&state)

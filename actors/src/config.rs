@@ -183,6 +183,17 @@ pub struct RsConfig {
     /// Most peer records kept; past it the oldest inactive one is dropped,
     /// and with none inactive a new registration gets 503.
     pub max_peers: usize,
+    /// Most active registrations from one address; past it a new one gets
+    /// 503, so one host cannot flood the peer list.
+    pub max_peers_per_address: usize,
+    /// Most peers in one PQUERY reply; with more active peers, a uniform
+    /// random sample of this many, fresh for each query.
+    pub max_peers_per_reply: usize,
+    /// Seconds between stats lines in the log (0: none).
+    pub stats_interval_secs: u64,
+    /// The journal is compacted into a snapshot once it holds this many
+    /// events, or twice as many as there are records if that is more.
+    pub compact_after_events: u64,
     /// Per-connection limits.
     pub limits: ServerLimits,
     /// Restart intensity of the supervised actors.
@@ -202,6 +213,10 @@ impl Default for RsConfig {
             state_dir: PathBuf::from("p2p-di-rs-state"),
             host: None,
             max_peers: 1_000_000,
+            max_peers_per_address: 256,
+            max_peers_per_reply: 1000,
+            stats_interval_secs: 60,
+            compact_after_events: 100_000,
             limits: ServerLimits::default(),
             supervision: SupervisionConfig::default(),
             log: LogConfig::default(),
@@ -216,8 +231,11 @@ impl RsConfig {
         if self.ttl_secs == 0 {
             return Err("ttl_secs must be at least 1".into());
         }
-        if self.max_peers == 0 {
-            return Err("max_peers must be at least 1".into());
+        if self.max_peers == 0 || self.max_peers_per_address == 0 || self.max_peers_per_reply == 0 {
+            return Err(
+                "max_peers, max_peers_per_address and max_peers_per_reply must be at least 1"
+                    .into(),
+            );
         }
         validate_limits(&self.limits)?;
         validate_supervision(&self.supervision)

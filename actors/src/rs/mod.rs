@@ -16,11 +16,11 @@ use crate::config::RsConfig;
 use crate::server::{self, Answer, Listener, Service};
 use crate::supervise::{fatal_channel, FatalReceiver, Supervision};
 use crate::wire::parse::Role;
-use crate::wire::{write, Origin, Request, Status};
+use crate::wire::{Origin, Request, Status};
 use actix::prelude::*;
 use futures_util::future::LocalBoxFuture;
 use journal::{Journal, JournalError};
-use registry::{KeepAlive, Leave, QueryPeers, Register, RegistryActor};
+use registry::{KeepAlive, Leave, QueryPeers, Register, RegistryActor, RegistryConfig};
 use slog::{info, o, Logger};
 use std::net::SocketAddr;
 use sweeper::SweeperActor;
@@ -62,7 +62,7 @@ fn lock_state(dir: &std::path::Path) -> Result<std::fs::File, RsError> {
         dir: shown.clone(),
         source: JournalError::Io {
             path: dir.join("lock"),
-            source,
+            source: std::sync::Arc::new(source),
         },
     };
     std::fs::create_dir_all(dir).map_err(io)?;
@@ -132,9 +132,7 @@ impl Service for RsService {
                     answer_of(registry.send(Leave { cookie }).await, |()| Answer::Done)
                 }
                 Request::PeerQuery { cookie, .. } => {
-                    answer_of(registry.send(QueryPeers { cookie }).await, |peers| {
-                        Answer::Body(write::peer_list_bytes(&peers))
-                    })
+                    answer_of(registry.send(QueryPeers { cookie }).await, Answer::Body)
                 }
                 Request::IndexQuery { .. } | Request::GetRfc { .. } => {
                     Answer::Status(Status::NotImplemented)
@@ -164,7 +162,7 @@ pub struct RsHandle {
 impl RsHandle {
     /// Writes whatever the journal still buffers, and waits for it.
     pub async fn flush(&self) {
-        let _ = self.journal.append_durable(Vec::new()).await;
+        let _ = self.journal.flush().await;
     }
 }
 
@@ -177,15 +175,24 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         source,
     };
     let lock = lock_state(&config.state_dir)?;
-    let recovered = journal::recover(&config.state_dir, config.ttl_secs, config.max_peers)
-        .map_err(state_err)?;
+    let started = std::time::Instant::now();
+    let recovered = journal::recover(
+        &config.state_dir,
+        config.ttl_secs,
+        config.max_peers,
+        config.max_peers_per_address,
+    )
+    .map_err(state_err)?;
     info!(log, "state recovered"; "dir" => &dir, "records" => recovered.registry.len(),
-        "generation" => recovered.generation, "journal_events" => recovered.journal_events,
-        "dropped_torn_line" => recovered.dropped_torn_line);
+        "generation" => recovered.generation, "snapshot_records" => recovered.snapshot_records,
+        "journal_events" => recovered.journal_events, "dropped_torn_tail" => recovered.dropped_torn_tail,
+        "elapsed_ms" => started.elapsed().as_millis() as u64);
+    let (fatal, fatal_rx) = fatal_channel();
     let journal = Journal::start(
         &config.state_dir,
-        recovered.generation,
+        &recovered,
         log.new(o!("actor" => "journal")),
+        fatal.clone(),
     )
     .map_err(state_err)?;
     let listener = server::bind(config.listen, config.limits.listen_backlog).map_err(|source| {
@@ -199,21 +206,26 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         source,
     })?;
 
-    let (fatal, fatal_rx) = fatal_channel();
     let supervision = Supervision::new(config.supervision, fatal, log.clone());
     let registry = supervision.start(
         "registry",
         RegistryActor::new(
-            recovered.registry,
+            recovered,
             journal.clone(),
-            config.ttl_secs,
-            config.max_peers,
+            RegistryConfig {
+                ttl_secs: config.ttl_secs,
+                max_peers: config.max_peers,
+                max_peers_per_address: config.max_peers_per_address,
+                max_peers_per_reply: config.max_peers_per_reply,
+                stats_interval_secs: config.stats_interval_secs,
+                compact_after_events: config.compact_after_events,
+            },
             log.new(o!("actor" => "registry")),
         ),
     );
     let sweeper = supervision.start(
         "sweeper",
-        SweeperActor::new(registry.clone(), sweeper::period(config.ttl_secs)),
+        SweeperActor::new(registry.clone(), config.ttl_secs),
     );
     let origin = crate::wire::Origin::named(config.host.as_deref());
     let service = RsService {

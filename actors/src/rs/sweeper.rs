@@ -1,31 +1,51 @@
-//! The TTL sweeper: ticks and tells the registry to expire what is due.
+//! The TTL sweeper: asks the registry to take expired peers off the active
+//! list, then sleeps until the next deadline the registry returns.
+//!
+//! A burst of expiries is swept in bounded slices, the next one right after
+//! whatever else waits for the registry. With no active peer it sleeps a
+//! whole TTL: every deadline set from now on is at least a TTL away, so
+//! none can fall due sooner (a peer whose TTL ran out is inactive at once
+//! anyway; the sweep only takes it off the list).
 
 use super::registry::{ExpireDue, RegistryActor};
+use crate::now_ms;
 use actix::prelude::*;
 use std::time::Duration;
-
-/// The sweeper's period for a TTL: at least once a second and at least ten
-/// times per TTL.
-pub fn period(ttl_secs: u64) -> Duration {
-    Duration::from_millis((ttl_secs.saturating_mul(100)).clamp(10, 1000))
-}
 
 /// The sweeper actor.
 pub struct SweeperActor {
     registry: Addr<RegistryActor>,
-    period: Duration,
-    /// Ticks sent since start (for tests).
-    pub ticks: u64,
+    ttl: Duration,
 }
 
 impl SweeperActor {
-    /// A sweeper for `registry` ticking every `period`.
-    pub fn new(registry: Addr<RegistryActor>, period: Duration) -> Self {
+    /// A sweeper for `registry`, whose TTL is `ttl_secs`.
+    pub fn new(registry: Addr<RegistryActor>, ttl_secs: u64) -> Self {
         SweeperActor {
             registry,
-            period,
-            ticks: 0,
+            ttl: Duration::from_secs(ttl_secs.max(1)),
         }
+    }
+
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
+        ctx.spawn(
+            self.registry
+                .send(ExpireDue)
+                .into_actor(self)
+                .map(|expiry, act, ctx| {
+                    let wait = match expiry {
+                        Ok(expiry) => match expiry.next_ms {
+                            Some(next) => {
+                                Duration::from_millis(next.saturating_sub(now_ms())).min(act.ttl)
+                            }
+                            None => act.ttl,
+                        },
+                        // The registry is restarting: ask again shortly.
+                        Err(_) => Duration::from_secs(1),
+                    };
+                    ctx.run_later(wait, |act, ctx| act.sweep(ctx));
+                }),
+        );
     }
 }
 
@@ -33,25 +53,8 @@ impl Actor for SweeperActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(self.period, |act, _| {
-            act.ticks += 1;
-            act.registry.do_send(ExpireDue);
-        });
+        self.sweep(ctx);
     }
 }
 
 impl Supervised for SweeperActor {}
-
-#[cfg(test)]
-mod tests {
-    use super::period;
-    use std::time::Duration;
-
-    #[test]
-    fn the_period_is_at_most_a_second_and_a_tenth_of_the_ttl() {
-        assert_eq!(period(7200), Duration::from_secs(1));
-        assert_eq!(period(10), Duration::from_secs(1));
-        assert_eq!(period(2), Duration::from_millis(200));
-        assert_eq!(period(1), Duration::from_millis(100));
-    }
-}

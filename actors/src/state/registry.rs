@@ -1,87 +1,47 @@
 //! The registration server's peer table, as a pure state machine.
 //!
-//! Every change is an [`Event`]: the operations ([`Registry::register`],
-//! [`Registry::keep_alive`], ...) decide, build the event and apply it, and
-//! the same [`Registry::apply`] replays a journal after a restart. Time is
-//! always passed in (`now_ms`, milliseconds since the Unix epoch), so TTLs
-//! and the 30-day window are tested with fake clocks.
+//! Every change is an [`Event`], and each event concerns exactly one
+//! record. Operations that the RS acknowledges durably (REGISTER, LEAVE)
+//! only *decide*: [`Registry::decide_register`] and
+//! [`Registry::decide_leave`] read the table and return the events; the
+//! RS journals them and [`Registry::apply`]s them once they are on disk,
+//! so the table never holds a change that could not be made durable. A
+//! TTL reset (KEEPALIVE, PQUERY) is applied at once and journaled lazily.
+//! The same `apply` replays a journal after a restart. Time is always
+//! passed in (`now_ms`, milliseconds since the Unix epoch).
 //!
-//! A peer is active while its flag is set and its deadline is ahead of
-//! `now`: a peer whose TTL ran out is inactive at once, whether or not
-//! [`Registry::expire_due`] has cleared its flag yet.
+//! A peer is active while it is on the active list and its deadline is
+//! ahead of `now`: a peer whose TTL ran out is inactive at once, whether or
+//! not [`Registry::expire_due`] has taken it off the list yet.
+//!
+//! # Memory
+//!
+//! A record is 64 bytes in a slot vector; the indexes hold 4-byte slot
+//! numbers: a hash table by cookie (cookies are random, so they hash to
+//! themselves), a hash table of the first active record at each address
+//! (the others at that address are chained through the records), the dense
+//! list of active slots that a peer list samples from, and a timing wheel
+//! of deadlines by second. Host names, OS names and IPv6 addresses are
+//! interned with reference counts, so a name shared by many peers is kept
+//! once. A peer whose host name is its own costs about 160 bytes in all at
+//! a million peers; see `cargo bench --bench rs_scale`.
 
-use crate::wire::{Cookie, PeerEntry};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::IpAddr;
+use crate::wire::{write, Cookie};
+use bytes::{Bytes, BytesMut};
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, Hash};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The window of the registration count.
 pub const THIRTY_DAYS_MS: u64 = 30 * 24 * 3600 * 1000;
+const THIRTY_DAYS_S: u32 = 30 * 24 * 3600;
+/// A slot number meaning "none".
+const NONE: u32 = u32::MAX;
 
-/// Everything the RS keeps about one peer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerRecord {
-    /// The peer's credential.
-    pub cookie: Cookie,
-    /// Host name it registered with.
-    pub host: String,
-    /// Operating system it registered with.
-    pub os: String,
-    /// Its RFC server's port (valid while active).
-    pub port: u16,
-    /// The address its latest registration came from.
-    pub address: IpAddr,
-    /// Whether it is active (see also `deadline_ms`).
-    pub active: bool,
-    /// When its TTL reaches 0, in ms since the epoch.
-    pub deadline_ms: u64,
-    /// Its registrations of the last 30 days: (second, how many in it).
-    pub registrations: VecDeque<(u64, u32)>,
-    /// Time of its latest registration, in ms since the epoch.
-    pub last_registered_ms: u64,
-}
-
-impl PeerRecord {
-    /// Whether the peer is active at `now_ms`.
-    pub fn is_active(&self, now_ms: u64) -> bool {
-        self.active && self.deadline_ms > now_ms
-    }
-
-    /// Registrations in the 30 days before `now_ms`.
-    pub fn registrations_30d(&self, now_ms: u64) -> u32 {
-        let since = now_ms.saturating_sub(THIRTY_DAYS_MS) / 1000;
-        self.registrations
-            .iter()
-            .rev()
-            .take_while(|(second, _)| *second > since)
-            .map(|(_, count)| *count)
-            .fold(0u32, u32::saturating_add)
-    }
-
-    /// Seconds left before the TTL reaches 0, rounded up.
-    pub fn ttl_secs(&self, now_ms: u64) -> u64 {
-        self.deadline_ms.saturating_sub(now_ms).div_ceil(1000)
-    }
-
-    fn count_registration(&mut self, at_ms: u64) {
-        let second = at_ms / 1000;
-        match self.registrations.back_mut() {
-            Some((last, count)) if *last == second => *count = count.saturating_add(1),
-            _ => self.registrations.push_back((second, 1)),
-        }
-        let since = at_ms.saturating_sub(THIRTY_DAYS_MS) / 1000;
-        while self
-            .registrations
-            .front()
-            .is_some_and(|(second, _)| *second <= since)
-        {
-            self.registrations.pop_front();
-        }
-    }
-}
-
-/// A change to the peer table: what the journal stores.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A change to the peer table: what the journal stores. Each concerns one
+/// record.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A REGISTER was accepted: the record is created or reactivated.
     Registered {
@@ -105,7 +65,8 @@ pub enum Event {
         /// When.
         at_ms: u64,
     },
-    /// A LEAVE marked an active peer inactive.
+    /// The peer turned inactive: it left, or another registration took its
+    /// address and port.
     Left {
         /// The peer.
         cookie: Cookie,
@@ -115,15 +76,89 @@ pub enum Event {
         /// The peer.
         cookie: Cookie,
     },
-    /// A whole record, as a snapshot stores it.
-    Restored(PeerRecord),
 }
 
 impl Event {
-    /// Whether the RS must have this event on disk before it replies.
-    /// A TTL reset is not: losing one in a crash only shortens a TTL.
-    pub fn must_be_durable(&self) -> bool {
-        !matches!(self, Event::Touched { .. })
+    /// The record it concerns.
+    pub fn cookie(&self) -> Cookie {
+        self.as_ref().cookie()
+    }
+
+    /// The event with its text borrowed.
+    pub fn as_ref(&self) -> EventRef<'_> {
+        match self {
+            Event::Registered {
+                cookie,
+                host,
+                os,
+                port,
+                address,
+                at_ms,
+            } => EventRef::Registered {
+                cookie: *cookie,
+                host,
+                os,
+                port: *port,
+                address: *address,
+                at_ms: *at_ms,
+            },
+            Event::Touched { cookie, at_ms } => EventRef::Touched {
+                cookie: *cookie,
+                at_ms: *at_ms,
+            },
+            Event::Left { cookie } => EventRef::Left { cookie: *cookie },
+            Event::Evicted { cookie } => EventRef::Evicted { cookie: *cookie },
+        }
+    }
+}
+
+/// An [`Event`] with its text borrowed: what journal replay reads from its
+/// buffer without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventRef<'a> {
+    /// See [`Event::Registered`].
+    Registered {
+        /// The record's cookie.
+        cookie: Cookie,
+        /// Host name.
+        host: &'a str,
+        /// Operating system.
+        os: &'a str,
+        /// RFC server port.
+        port: u16,
+        /// Address the registration came from.
+        address: IpAddr,
+        /// When, in ms since the epoch.
+        at_ms: u64,
+    },
+    /// See [`Event::Touched`].
+    Touched {
+        /// The peer.
+        cookie: Cookie,
+        /// When.
+        at_ms: u64,
+    },
+    /// See [`Event::Left`].
+    Left {
+        /// The peer.
+        cookie: Cookie,
+    },
+    /// See [`Event::Evicted`].
+    Evicted {
+        /// The peer.
+        cookie: Cookie,
+    },
+}
+
+impl EventRef<'_> {
+    /// The record it concerns.
+    pub fn cookie(&self) -> Cookie {
+        match self {
+            EventRef::Registered { cookie, .. }
+            | EventRef::Touched { cookie, .. }
+            | EventRef::Left { cookie }
+            | EventRef::Evicted { cookie } => *cookie,
+        }
     }
 }
 
@@ -136,6 +171,9 @@ pub enum RegistryError {
     /// The table is full and holds no inactive record to drop (503).
     #[error("peer table full")]
     Full,
+    /// The address has its share of active peers already (503).
+    #[error("too many active peers from this address")]
+    AddressFull,
     /// PQUERY found no other active peer (404 No Active Peers).
     #[error("no active peers")]
     NoActivePeers,
@@ -175,17 +213,228 @@ impl<'a> Registrant<'a> {
     }
 }
 
-/// The outcome of a REGISTER.
+/// The outcome of a REGISTER decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     /// The cookie to send back.
     pub cookie: Cookie,
     /// Whether the cookie is new.
     pub new: bool,
-    /// A record that had the same address and port and was made inactive.
+    /// A record that had the same address and port and is made inactive.
     pub replaced: Option<Cookie>,
-    /// The events to journal, in order.
+    /// The events to journal, then apply, in order.
     pub events: Vec<Event>,
+}
+
+/// Everything the RS keeps about one peer, as tools and tests see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerView {
+    /// The peer's credential (never shown on the wire).
+    pub cookie: Cookie,
+    /// Host name it registered with.
+    pub host: String,
+    /// Operating system it registered with.
+    pub os: String,
+    /// Its RFC server's port (valid while active).
+    pub port: u16,
+    /// The address its latest registration came from.
+    pub address: IpAddr,
+    /// Whether it is active at the time asked.
+    pub active: bool,
+    /// Seconds left before its TTL runs out (0 when inactive).
+    pub ttl_secs: u64,
+    /// Registrations in the last 30 days.
+    pub registrations_30d: u32,
+    /// Time of its latest registration, seconds since the epoch.
+    pub last_registered_unix_secs: u64,
+}
+
+/// The seconds of a peer's registrations in the last 30 days, oldest
+/// first: up to two inline, more on the heap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Registrations {
+    Inline { len: u8, times: [u32; 2] },
+    Spilled(Box<Spill>),
+}
+
+/// The registration times of a peer that registered more than twice: boxed
+/// so that the common case keeps a record at 64 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Spill(Vec<u32>);
+
+impl Registrations {
+    const EMPTY: Registrations = Registrations::Inline {
+        len: 0,
+        times: [0; 2],
+    };
+
+    fn times(&self) -> &[u32] {
+        match self {
+            Registrations::Inline { len, times } => &times[..*len as usize],
+            Registrations::Spilled(spill) => &spill.0,
+        }
+    }
+
+    /// Counts one at `at_s`, and forgets those 30 days older than it.
+    fn count(&mut self, at_s: u32) {
+        let since = at_s.saturating_sub(THIRTY_DAYS_S);
+        let mut kept: Vec<u32> = self
+            .times()
+            .iter()
+            .copied()
+            .filter(|t| *t > since)
+            .collect();
+        kept.push(at_s);
+        *self = Registrations::from_times(kept);
+    }
+
+    fn from_times(times: Vec<u32>) -> Self {
+        match times.as_slice() {
+            [] => Registrations::EMPTY,
+            [a] => Registrations::Inline {
+                len: 1,
+                times: [*a, 0],
+            },
+            [a, b] => Registrations::Inline {
+                len: 2,
+                times: [*a, *b],
+            },
+            _ => Registrations::Spilled(Box::new(Spill(times))),
+        }
+    }
+
+    fn within_30_days(&self, now_s: u32) -> u32 {
+        let since = now_s.saturating_sub(THIRTY_DAYS_S);
+        self.times().iter().filter(|t| **t > since).count() as u32
+    }
+}
+
+/// A record in its slot. 64 bytes.
+#[derive(Debug, Clone)]
+struct Record {
+    cookie: Cookie,
+    deadline_ms: u64,
+    registrations: Registrations,
+    last_registered_s: u32,
+    host: u32,
+    os: u32,
+    /// An IPv4 address's bits, or an IPv6 address's interned id.
+    address: u32,
+    /// Position in the active list; `NONE` when inactive (or free).
+    active_pos: u32,
+    /// The next active record at the same address.
+    next_at_address: u32,
+    port: u16,
+    flags: u8,
+}
+
+const USED: u8 = 1;
+const V6: u8 = 2;
+
+impl Record {
+    fn is_active(&self, now_ms: u64) -> bool {
+        self.active_pos != NONE && self.deadline_ms > now_ms
+    }
+
+    fn ttl_secs(&self, now_ms: u64) -> u64 {
+        self.deadline_ms.saturating_sub(now_ms).div_ceil(1000)
+    }
+}
+
+/// Values kept once however many records use them, with reference counts.
+#[derive(Debug, Clone)]
+struct Interner<T> {
+    values: Vec<(T, u32)>,
+    free: Vec<u32>,
+    table: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+}
+
+impl<T: Hash + Eq + Clone> Interner<T> {
+    fn new() -> Self {
+        Interner {
+            values: Vec::new(),
+            free: Vec::new(),
+            table: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
+
+    /// The id of `value`, made with `owned` if it is new; counts a use.
+    fn intern<Q>(&mut self, value: &Q, owned: impl FnOnce(&Q) -> T) -> u32
+    where
+        Q: Hash + Eq + ?Sized,
+        T: std::borrow::Borrow<Q>,
+    {
+        let hash = self.hasher.hash_one(value);
+        let values = &self.values;
+        if let Some(&id) = self
+            .table
+            .find(hash, |id| values[*id as usize].0.borrow() == value)
+        {
+            self.values[id as usize].1 += 1;
+            return id;
+        }
+        let entry = (owned(value), 1);
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.values[id as usize] = entry;
+                id
+            }
+            None => {
+                self.values.push(entry);
+                (self.values.len() - 1) as u32
+            }
+        };
+        let (values, hasher) = (&self.values, &self.hasher);
+        self.table.insert_unique(hash, id, |id| {
+            hasher.hash_one(values[*id as usize].0.borrow())
+        });
+        id
+    }
+
+    fn get(&self, id: u32) -> &T {
+        &self.values[id as usize].0
+    }
+
+    fn release(&mut self, id: u32) {
+        let entry = &mut self.values[id as usize];
+        entry.1 -= 1;
+        if entry.1 == 0 {
+            let hash = self.hasher.hash_one(&entry.0);
+            if let Ok(found) = self.table.find_entry(hash, |other| *other == id) {
+                found.remove();
+            }
+            self.free.push(id);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.values.len() - self.free.len()
+    }
+}
+
+/// How much the registry holds and what it costs, for logs and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegistryCounts {
+    /// Records kept, active or not.
+    pub records: usize,
+    /// Records on the active list.
+    pub active: usize,
+    /// Distinct host and OS names kept.
+    pub names: usize,
+    /// Deadlines waiting in the timing wheel (some of them stale).
+    pub wheel_entries: usize,
+}
+
+/// What one sweep of [`Registry::expire_due`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expiry {
+    /// Peers made inactive.
+    pub expired: usize,
+    /// When to sweep next: now if the slice ran out with more due, else
+    /// the next deadline (`None`: no active peer).
+    pub next_ms: Option<u64>,
 }
 
 /// The peer table.
@@ -193,53 +442,170 @@ pub struct Registration {
 pub struct Registry {
     ttl_ms: u64,
     max_peers: usize,
-    records: HashMap<Cookie, PeerRecord>,
-    /// (deadline, cookie) of every record whose active flag is set.
-    deadlines: BTreeSet<(u64, Cookie)>,
-    /// The active record of each (address, port).
-    endpoints: HashMap<(IpAddr, u16), Cookie>,
-    /// (last registration, cookie) of every record whose flag is clear:
-    /// the eviction order.
-    inactive: BTreeSet<(u64, Cookie)>,
+    max_peers_per_address: usize,
+    slots: Vec<Record>,
+    free: Vec<u32>,
+    by_cookie: HashTable<u32>,
+    by_address: HashTable<u32>,
+    active: Vec<u32>,
+    /// Slots by the second of their deadline (stale entries are skipped).
+    wheel: BTreeMap<u64, Vec<u32>>,
+    /// (last registration second, slot) of every inactive record: the
+    /// eviction order.
+    inactive: BTreeSet<(u32, u32)>,
+    names: Interner<Box<str>>,
+    v6: Interner<Ipv6Addr>,
+    hasher: DefaultHashBuilder,
+}
+
+fn address_key(flags: u8, address: u32) -> u64 {
+    (u64::from(flags & V6) << 32) | u64::from(address)
 }
 
 impl Registry {
-    /// An empty table with TTL `ttl_secs` and room for `max_peers` records.
-    pub fn new(ttl_secs: u64, max_peers: usize) -> Self {
+    /// An empty table with TTL `ttl_secs`, room for `max_peers` records, and
+    /// at most `max_peers_per_address` active peers from one address.
+    pub fn new(ttl_secs: u64, max_peers: usize, max_peers_per_address: usize) -> Self {
         Registry {
             ttl_ms: ttl_secs.saturating_mul(1000),
             max_peers: max_peers.max(1),
-            records: HashMap::new(),
-            deadlines: BTreeSet::new(),
-            endpoints: HashMap::new(),
+            max_peers_per_address: max_peers_per_address.max(1),
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_cookie: HashTable::new(),
+            by_address: HashTable::new(),
+            active: Vec::new(),
+            wheel: BTreeMap::new(),
             inactive: BTreeSet::new(),
+            names: Interner::new(),
+            v6: Interner::new(),
+            hasher: DefaultHashBuilder::default(),
         }
     }
 
     /// Number of records, active or not.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.slots.len() - self.free.len()
     }
 
     /// Whether the table is empty.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len() == 0
     }
 
-    /// The record of `cookie`.
-    pub fn get(&self, cookie: Cookie) -> Option<&PeerRecord> {
-        self.records.get(&cookie)
+    /// What the table holds.
+    pub fn counts(&self) -> RegistryCounts {
+        RegistryCounts {
+            records: self.len(),
+            active: self.active.len(),
+            names: self.names.len(),
+            wheel_entries: self.wheel.values().map(Vec::len).sum(),
+        }
     }
 
-    /// Every record, in no particular order.
-    pub fn records(&self) -> impl Iterator<Item = &PeerRecord> {
-        self.records.values()
+    /// The TTL, in milliseconds.
+    pub fn ttl_ms(&self) -> u64 {
+        self.ttl_ms
     }
 
-    /// Handles REGISTER. `fresh_cookie` draws a candidate for a new cookie;
-    /// it is called again until it gives one not in the table.
-    pub fn register(
-        &mut self,
+    fn slot_of(&self, cookie: Cookie) -> Option<u32> {
+        let slots = &self.slots;
+        self.by_cookie
+            .find(cookie, |slot| slots[*slot as usize].cookie == cookie)
+            .copied()
+    }
+
+    fn address_of(&self, record: &Record) -> IpAddr {
+        if record.flags & V6 != 0 {
+            IpAddr::V6(*self.v6.get(record.address))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(record.address))
+        }
+    }
+
+    /// The record of `cookie` at `now_ms`.
+    pub fn view(&self, cookie: Cookie, now_ms: u64) -> Option<PeerView> {
+        self.slot_of(cookie)
+            .map(|slot| self.view_slot(slot, now_ms))
+    }
+
+    fn view_slot(&self, slot: u32, now_ms: u64) -> PeerView {
+        let record = &self.slots[slot as usize];
+        let active = record.is_active(now_ms);
+        PeerView {
+            cookie: record.cookie,
+            host: self.names.get(record.host).to_string(),
+            os: self.names.get(record.os).to_string(),
+            port: record.port,
+            address: self.address_of(record),
+            active,
+            ttl_secs: if active { record.ttl_secs(now_ms) } else { 0 },
+            registrations_30d: record.registrations.within_30_days((now_ms / 1000) as u32),
+            last_registered_unix_secs: u64::from(record.last_registered_s),
+        }
+    }
+
+    /// Up to `limit` records from slot `from` on, and the slot to go on
+    /// from (a cursor for paging; `None` at the end).
+    pub fn views(&self, from: usize, limit: usize, now_ms: u64) -> (Vec<PeerView>, Option<usize>) {
+        let mut views = Vec::new();
+        let mut slot = from;
+        while slot < self.slots.len() && views.len() < limit {
+            if self.slots[slot].flags & USED != 0 {
+                views.push(self.view_slot(slot as u32, now_ms));
+            }
+            slot += 1;
+        }
+        let next = (slot < self.slots.len()).then_some(slot);
+        (views, next)
+    }
+
+    /// Every record at `now_ms`, in slot order (for tests and small tables).
+    pub fn all(&self, now_ms: u64) -> Vec<PeerView> {
+        self.views(0, usize::MAX, now_ms).0
+    }
+
+    /// Active records at `address`, by slot.
+    fn at_address(&self, flags: u8, address: u32) -> impl Iterator<Item = u32> + '_ {
+        let key = address_key(flags, address);
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        let head = self
+            .by_address
+            .find(hash, |slot| {
+                let r = &slots[*slot as usize];
+                address_key(r.flags, r.address) == key
+            })
+            .copied()
+            .unwrap_or(NONE);
+        std::iter::successors((head != NONE).then_some(head), move |slot| {
+            let next = slots[*slot as usize].next_at_address;
+            (next != NONE).then_some(next)
+        })
+    }
+
+    /// The compact form of `address`, if it is known (an IPv6 address not
+    /// interned yet has no active record).
+    fn compact(&self, address: IpAddr) -> Option<(u8, u32)> {
+        match address {
+            IpAddr::V4(v4) => Some((0, u32::from(v4))),
+            IpAddr::V6(v6) => {
+                let hash = self.v6.hasher.hash_one(v6);
+                let values = &self.v6.values;
+                self.v6
+                    .table
+                    .find(hash, |id| values[*id as usize].0 == v6)
+                    .map(|id| (V6, *id))
+            }
+        }
+    }
+
+    /// Decides a REGISTER: reads the table and returns the events that
+    /// make it, to be journaled and then applied. `fresh_cookie` draws a
+    /// candidate for a new cookie; it is called again until it gives one
+    /// not in the table (the caller also refuses cookies still pending).
+    pub fn decide_register(
+        &self,
         registrant: Registrant<'_>,
         now_ms: u64,
         mut fresh_cookie: impl FnMut() -> Cookie,
@@ -251,28 +617,47 @@ impl Registry {
             cookie,
             address,
         } = registrant;
-        let mut events = Vec::with_capacity(2);
-        let known = cookie.filter(|cookie| self.records.contains_key(cookie));
+        let mut events = Vec::with_capacity(3);
+        let known = cookie.filter(|cookie| self.slot_of(*cookie).is_some());
+        // The active records at the address, but the registrant's own.
+        let mut replaced = None;
+        let mut others = 0;
+        if let Some((flags, bits)) = self.compact(address) {
+            for slot in self.at_address(flags, bits) {
+                let record = &self.slots[slot as usize];
+                if Some(record.cookie) == known {
+                    continue;
+                }
+                if record.port == port {
+                    replaced = Some(record.cookie);
+                } else if record.is_active(now_ms) {
+                    others += 1;
+                }
+            }
+        }
+        if others >= self.max_peers_per_address {
+            return Err(RegistryError::AddressFull);
+        }
         let cookie = match known {
             Some(cookie) => cookie,
             None => {
-                if self.records.len() >= self.max_peers {
+                if self.len() >= self.max_peers {
                     let (_, oldest) = *self.inactive.first().ok_or(RegistryError::Full)?;
-                    events.push(Event::Evicted { cookie: oldest });
+                    events.push(Event::Evicted {
+                        cookie: self.slots[oldest as usize].cookie,
+                    });
                 }
                 loop {
                     let candidate = fresh_cookie();
-                    if !self.records.contains_key(&candidate) {
+                    if self.slot_of(candidate).is_none() {
                         break candidate;
                     }
                 }
             }
         };
-        let replaced = self
-            .endpoints
-            .get(&(address, port))
-            .copied()
-            .filter(|other| *other != cookie);
+        if let Some(other) = replaced {
+            events.push(Event::Left { cookie: other });
+        }
         events.push(Event::Registered {
             cookie,
             host: host.to_owned(),
@@ -281,9 +666,6 @@ impl Registry {
             address,
             at_ms: now_ms,
         });
-        for event in &events {
-            self.apply(event);
-        }
         Ok(Registration {
             cookie,
             new: known.is_none(),
@@ -292,14 +674,10 @@ impl Registry {
         })
     }
 
-    /// Handles KEEPALIVE: an active peer's TTL is set back.
+    /// Handles KEEPALIVE: an active peer's TTL is set back (applied now).
     pub fn keep_alive(&mut self, cookie: Cookie, now_ms: u64) -> Result<Event, RegistryError> {
-        self.touch(cookie, now_ms)
-    }
-
-    fn touch(&mut self, cookie: Cookie, now_ms: u64) -> Result<Event, RegistryError> {
-        match self.records.get(&cookie) {
-            Some(record) if record.is_active(now_ms) => {
+        match self.slot_of(cookie) {
+            Some(slot) if self.slots[slot as usize].is_active(now_ms) => {
                 let event = Event::Touched {
                     cookie,
                     at_ms: now_ms,
@@ -311,181 +689,530 @@ impl Registry {
         }
     }
 
-    /// Handles LEAVE: an active peer turns inactive; an inactive one stays
-    /// so and nothing changes (`Ok(None)`).
-    pub fn leave(&mut self, cookie: Cookie, now_ms: u64) -> Result<Option<Event>, RegistryError> {
-        let record = self.records.get(&cookie).ok_or(RegistryError::Forbidden)?;
-        if !record.is_active(now_ms) {
-            return Ok(None);
-        }
-        let event = Event::Left { cookie };
-        self.apply(&event);
-        Ok(Some(event))
+    /// Decides a LEAVE: an active peer turns inactive (`Some` event to
+    /// journal and apply); an inactive one stays so and nothing changes
+    /// (`None`).
+    pub fn decide_leave(
+        &self,
+        cookie: Cookie,
+        now_ms: u64,
+    ) -> Result<Option<Event>, RegistryError> {
+        let slot = self.slot_of(cookie).ok_or(RegistryError::Forbidden)?;
+        Ok(self.slots[slot as usize]
+            .is_active(now_ms)
+            .then_some(Event::Left { cookie }))
     }
 
-    /// Handles PQUERY: sets the asker's TTL back and lists every other
-    /// active peer. Returns the event with the list (or the 404) so the
-    /// TTL reset is journaled either way.
+    /// Handles PQUERY: sets the asker's TTL back (applied now) and writes
+    /// the peer list: every other active peer, or, when there are more
+    /// than `max_peers`, a uniform random sample of `max_peers` of them
+    /// drawn with `rng`. Returns the event with the encoded list (or the
+    /// 404) so the TTL reset is journaled either way.
     pub fn query(
         &mut self,
         cookie: Cookie,
         now_ms: u64,
-    ) -> Result<(Event, Result<Vec<PeerEntry>, RegistryError>), RegistryError> {
-        let event = self.touch(cookie, now_ms)?;
-        let peers: Vec<PeerEntry> = self
-            .deadlines
-            .range((now_ms.saturating_add(1), 0)..)
-            .filter(|(_, other)| *other != cookie)
-            .filter_map(|(_, other)| self.records.get(other))
-            .map(|record| PeerEntry {
-                host: record.host.clone(),
-                address: record.address,
-                port: record.port,
-                ttl_secs: record.ttl_secs(now_ms),
-                registrations_30d: record.registrations_30d(now_ms),
-                last_registered_unix_secs: record.last_registered_ms / 1000,
-            })
-            .collect();
-        if peers.is_empty() {
+        max_peers: usize,
+        rng: &mut impl rand::Rng,
+    ) -> Result<(Event, Result<Bytes, RegistryError>), RegistryError> {
+        let event = self.keep_alive(cookie, now_ms)?;
+        let me = self.slot_of(cookie).ok_or(RegistryError::Forbidden)?;
+        let my_pos = self.slots[me as usize].active_pos as usize;
+        let others = self.active.len() - 1;
+        let mut body = BytesMut::with_capacity(max_peers.min(others) * 64);
+        let now_s = (now_ms / 1000) as u32;
+        let line = |registry: &Registry, slot: u32, body: &mut BytesMut| {
+            let record = &registry.slots[slot as usize];
+            if record.is_active(now_ms) {
+                write::peer_fields(
+                    registry.names.get(record.host),
+                    registry.address_of(record),
+                    record.port,
+                    record.ttl_secs(now_ms),
+                    record.registrations.within_30_days(now_s),
+                    u64::from(record.last_registered_s),
+                    body,
+                );
+            }
+        };
+        if others <= max_peers {
+            for &slot in &self.active {
+                if slot != me {
+                    line(self, slot, &mut body);
+                }
+            }
+        } else {
+            // Positions among the others: the asker's own is mapped to the
+            // last position, which the sample never draws.
+            for pick in rand::seq::index::sample(rng, others, max_peers) {
+                let position = if pick == my_pos { others } else { pick };
+                line(self, self.active[position], &mut body);
+            }
+        }
+        if body.is_empty() {
             Ok((event, Err(RegistryError::NoActivePeers)))
         } else {
-            Ok((event, Ok(peers)))
+            Ok((event, Ok(body.freeze())))
         }
     }
 
-    /// Clears the active flag of every peer whose TTL ran out by `now_ms`.
-    /// Returns those peers and the next deadline, if any.
-    pub fn expire_due(&mut self, now_ms: u64) -> (Vec<Cookie>, Option<u64>) {
-        let mut expired = Vec::new();
-        while let Some(&(deadline, cookie)) = self.deadlines.first() {
-            if deadline > now_ms {
-                return (expired, Some(deadline));
+    /// Takes off the active list at most `max` peers whose TTL ran out by
+    /// `now_ms` (a bounded slice, so a burst never holds the caller long).
+    pub fn expire_due(&mut self, now_ms: u64, max: usize) -> Expiry {
+        let mut expired = 0;
+        let mut visited = 0;
+        while let Some((&second, _)) = self.wheel.first_key_value() {
+            // A second is swept once it is wholly past.
+            if (second + 1) * 1000 > now_ms {
+                return Expiry {
+                    expired,
+                    next_ms: Some((second + 1) * 1000),
+                };
             }
-            self.deactivate(cookie);
-            expired.push(cookie);
+            let Some((second, mut slots)) = self.wheel.pop_first() else {
+                break;
+            };
+            while let Some(slot) = slots.pop() {
+                visited += 1;
+                let record = &self.slots[slot as usize];
+                if record.flags & USED != 0
+                    && record.active_pos != NONE
+                    && record.deadline_ms <= now_ms
+                {
+                    self.deactivate(slot);
+                    expired += 1;
+                }
+                if visited >= max {
+                    if !slots.is_empty() {
+                        self.wheel.insert(second, slots);
+                    }
+                    return Expiry {
+                        expired,
+                        next_ms: Some(now_ms),
+                    };
+                }
+            }
         }
-        (expired, None)
+        Expiry {
+            expired,
+            next_ms: None,
+        }
     }
 
     /// Applies one event. Replaying a journal's events in order rebuilds
     /// the table exactly; an event about an unknown cookie changes nothing.
     pub fn apply(&mut self, event: &Event) {
+        self.apply_ref(event.as_ref());
+    }
+
+    /// [`Registry::apply`] with the event's text borrowed.
+    pub fn apply_ref(&mut self, event: EventRef<'_>) {
         match event {
-            Event::Registered {
+            EventRef::Registered {
                 cookie,
                 host,
                 os,
                 port,
                 address,
                 at_ms,
-            } => {
-                if let Some(other) = self.endpoints.get(&(*address, *port)).copied() {
-                    if other != *cookie {
-                        self.deactivate(other);
-                    }
-                }
-                self.deactivate(*cookie);
-                let record = self.records.entry(*cookie).or_insert_with(|| PeerRecord {
-                    cookie: *cookie,
-                    host: String::new(),
-                    os: String::new(),
-                    port: *port,
-                    address: *address,
-                    active: false,
-                    deadline_ms: 0,
-                    registrations: VecDeque::new(),
-                    last_registered_ms: 0,
-                });
-                self.inactive.remove(&(record.last_registered_ms, *cookie));
-                record.host.clone_from(host);
-                record.os.clone_from(os);
-                record.port = *port;
-                record.address = *address;
-                record.active = true;
-                record.deadline_ms = at_ms.saturating_add(self.ttl_ms);
-                record.last_registered_ms = *at_ms;
-                record.count_registration(*at_ms);
-                self.deadlines.insert((record.deadline_ms, *cookie));
-                self.endpoints.insert((*address, *port), *cookie);
-            }
-            Event::Touched { cookie, at_ms } => {
-                if let Some(record) = self.records.get_mut(cookie) {
-                    if record.active {
-                        self.deadlines.remove(&(record.deadline_ms, *cookie));
+            } => self.apply_registered(cookie, host, os, port, address, at_ms),
+            EventRef::Touched { cookie, at_ms } => {
+                if let Some(slot) = self.slot_of(cookie) {
+                    let record = &mut self.slots[slot as usize];
+                    if record.active_pos != NONE {
                         record.deadline_ms = at_ms.saturating_add(self.ttl_ms);
-                        self.deadlines.insert((record.deadline_ms, *cookie));
+                        let second = record.deadline_ms / 1000;
+                        self.wheel.entry(second).or_default().push(slot);
                     }
                 }
             }
-            Event::Left { cookie } => self.deactivate(*cookie),
-            Event::Evicted { cookie } => {
-                self.deactivate(*cookie);
-                if let Some(record) = self.records.remove(cookie) {
-                    self.inactive.remove(&(record.last_registered_ms, *cookie));
+            EventRef::Left { cookie } => {
+                if let Some(slot) = self.slot_of(cookie) {
+                    self.deactivate(slot);
                 }
             }
-            Event::Restored(record) => {
-                let cookie = record.cookie;
-                self.apply(&Event::Evicted { cookie });
-                if record.active {
-                    self.deadlines.insert((record.deadline_ms, cookie));
-                    self.endpoints.insert((record.address, record.port), cookie);
-                } else {
-                    self.inactive.insert((record.last_registered_ms, cookie));
+            EventRef::Evicted { cookie } => {
+                if let Some(slot) = self.slot_of(cookie) {
+                    self.remove(slot);
                 }
-                self.records.insert(cookie, record.clone());
             }
         }
     }
 
-    fn deactivate(&mut self, cookie: Cookie) {
-        let Some(record) = self.records.get_mut(&cookie) else {
-            return;
+    /// The slot of `cookie` (recovery keeps per-slot facts).
+    pub(crate) fn slot_index(&self, cookie: Cookie) -> Option<usize> {
+        self.slot_of(cookie).map(|slot| slot as usize)
+    }
+
+    fn apply_registered(
+        &mut self,
+        cookie: Cookie,
+        host: &str,
+        os: &str,
+        port: u16,
+        address: IpAddr,
+        at_ms: u64,
+    ) {
+        let (flags, bits) = match address {
+            IpAddr::V4(v4) => (0, u32::from(v4)),
+            IpAddr::V6(v6) => (V6, self.v6.intern(&v6, |v| *v)),
         };
-        if !record.active {
+        // One port serves one peer at a time: whoever else is active on
+        // this address and port goes (normally a Left event did it).
+        let taken: Vec<u32> = self
+            .at_address(flags, bits)
+            .filter(|slot| {
+                let r = &self.slots[*slot as usize];
+                r.port == port && r.cookie != cookie
+            })
+            .collect();
+        for slot in taken {
+            self.deactivate(slot);
+        }
+        let host = self.names.intern(host, boxed);
+        let os = self.names.intern(os, boxed);
+        let slot = match self.slot_of(cookie) {
+            Some(slot) => {
+                self.deactivate(slot);
+                let record = &self.slots[slot as usize];
+                let (old_host, old_os, old_flags, old_bits) =
+                    (record.host, record.os, record.flags, record.address);
+                self.names.release(old_host);
+                self.names.release(old_os);
+                if old_flags & V6 != 0 {
+                    self.v6.release(old_bits);
+                }
+                self.inactive
+                    .remove(&(self.slots[slot as usize].last_registered_s, slot));
+                slot
+            }
+            None => self.insert(cookie),
+        };
+        let at_s = (at_ms / 1000) as u32;
+        let record = &mut self.slots[slot as usize];
+        record.host = host;
+        record.os = os;
+        record.port = port;
+        record.address = bits;
+        record.flags = USED | flags;
+        record.deadline_ms = at_ms.saturating_add(self.ttl_ms);
+        record.last_registered_s = at_s;
+        record.registrations.count(at_s);
+        let second = record.deadline_ms / 1000;
+        self.activate(slot);
+        self.wheel.entry(second).or_default().push(slot);
+    }
+
+    /// A new record for `cookie`, inactive, not yet on any index but the
+    /// cookie table.
+    fn insert(&mut self, cookie: Cookie) -> u32 {
+        let record = Record {
+            cookie,
+            deadline_ms: 0,
+            registrations: Registrations::EMPTY,
+            last_registered_s: 0,
+            host: 0,
+            os: 0,
+            address: 0,
+            active_pos: NONE,
+            next_at_address: NONE,
+            port: 0,
+            flags: USED,
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = record;
+                slot
+            }
+            None => {
+                self.slots.push(record);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slots = &self.slots;
+        self.by_cookie
+            .insert_unique(cookie, slot, |slot| slots[*slot as usize].cookie);
+        slot
+    }
+
+    /// Puts an inactive record on the active list and its address's chain.
+    fn activate(&mut self, slot: u32) {
+        let record = &self.slots[slot as usize];
+        let key = address_key(record.flags, record.address);
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        let head = match self.by_address.find_entry(hash, |s| {
+            let r = &slots[*s as usize];
+            address_key(r.flags, r.address) == key
+        }) {
+            Ok(mut entry) => std::mem::replace(entry.get_mut(), slot),
+            Err(_) => {
+                let (slots, hasher) = (&self.slots, &self.hasher);
+                self.by_address.insert_unique(hash, slot, |s| {
+                    let r = &slots[*s as usize];
+                    hasher.hash_one(address_key(r.flags, r.address))
+                });
+                NONE
+            }
+        };
+        let position = self.active.len() as u32;
+        self.active.push(slot);
+        let record = &mut self.slots[slot as usize];
+        record.next_at_address = head;
+        record.active_pos = position;
+    }
+
+    /// Takes a record off the active list and its address's chain, and
+    /// files it for eviction.
+    fn deactivate(&mut self, slot: u32) {
+        let record = &self.slots[slot as usize];
+        if record.active_pos == NONE {
             return;
         }
-        record.active = false;
-        self.deadlines.remove(&(record.deadline_ms, cookie));
-        if self.endpoints.get(&(record.address, record.port)) == Some(&cookie) {
-            self.endpoints.remove(&(record.address, record.port));
+        let (position, next) = (record.active_pos as usize, record.next_at_address);
+        let key = address_key(record.flags, record.address);
+        // Off the active list: the last one takes its place.
+        self.active.swap_remove(position);
+        if let Some(&moved) = self.active.get(position) {
+            self.slots[moved as usize].active_pos = position as u32;
         }
-        self.inactive.insert((record.last_registered_ms, cookie));
+        // Off its address's chain.
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        if let Ok(mut entry) = self.by_address.find_entry(hash, |s| {
+            let r = &slots[*s as usize];
+            address_key(r.flags, r.address) == key
+        }) {
+            if *entry.get() == slot {
+                if next == NONE {
+                    entry.remove();
+                } else {
+                    *entry.get_mut() = next;
+                }
+            } else {
+                let mut previous = *entry.get();
+                while previous != NONE {
+                    let after = self.slots[previous as usize].next_at_address;
+                    if after == slot {
+                        self.slots[previous as usize].next_at_address = next;
+                        break;
+                    }
+                    previous = after;
+                }
+            }
+        }
+        let record = &mut self.slots[slot as usize];
+        record.active_pos = NONE;
+        record.next_at_address = NONE;
+        self.inactive.insert((record.last_registered_s, slot));
+    }
+
+    /// Drops a record altogether.
+    fn remove(&mut self, slot: u32) {
+        self.deactivate(slot);
+        let record = &self.slots[slot as usize];
+        let (cookie, last, host, os, flags, bits) = (
+            record.cookie,
+            record.last_registered_s,
+            record.host,
+            record.os,
+            record.flags,
+            record.address,
+        );
+        self.inactive.remove(&(last, slot));
+        if let Ok(entry) = self.by_cookie.find_entry(cookie, |s| *s == slot) {
+            entry.remove();
+        }
+        self.names.release(host);
+        self.names.release(os);
+        if flags & V6 != 0 {
+            self.v6.release(bits);
+        }
+        let record = &mut self.slots[slot as usize];
+        record.flags = 0;
+        record.registrations = Registrations::EMPTY;
+        self.free.push(slot);
     }
 
     /// Checks the table's indexes against its records; `Err` names the
     /// first inconsistency. Used after a restart and by the tests.
     pub fn check(&self) -> Result<(), String> {
-        let active = self.records.values().filter(|r| r.active).count();
-        if active != self.deadlines.len() {
+        let mut active = 0;
+        for (slot, record) in self.slots.iter().enumerate() {
+            if record.flags & USED == 0 {
+                continue;
+            }
+            if self.slot_of(record.cookie) != Some(slot as u32) {
+                return Err(format!("cookie {} not indexed", record.cookie));
+            }
+            if record.active_pos != NONE {
+                active += 1;
+                if self.active.get(record.active_pos as usize) != Some(&(slot as u32)) {
+                    return Err(format!("active position of {} out of step", record.cookie));
+                }
+                let chained = self
+                    .at_address(record.flags, record.address)
+                    .any(|s| s == slot as u32);
+                if !chained {
+                    return Err(format!("{} not on its address's chain", record.cookie));
+                }
+            } else if !self
+                .inactive
+                .contains(&(record.last_registered_s, slot as u32))
+            {
+                return Err(format!("inactive {} not filed for eviction", record.cookie));
+            }
+        }
+        if active != self.active.len() {
             return Err(format!(
-                "{active} active records, {} deadlines",
-                self.deadlines.len()
+                "{active} active records, {} on the list",
+                self.active.len()
             ));
         }
-        if self.records.len() - active != self.inactive.len() {
+        if self.len() - active != self.inactive.len() {
             return Err("inactive index out of step".into());
         }
-        for (deadline, cookie) in &self.deadlines {
-            match self.records.get(cookie) {
-                Some(record) if record.active && record.deadline_ms == *deadline => {}
-                _ => return Err(format!("deadline of {cookie} out of step")),
-            }
-        }
-        for ((address, port), cookie) in &self.endpoints {
-            match self.records.get(cookie) {
-                Some(r) if r.active && r.address == *address && r.port == *port => {}
-                _ => return Err(format!("endpoint of {cookie} out of step")),
-            }
-        }
         Ok(())
+    }
+
+    /// Encodes records into `out` from slot `from` on, at most `max` slots
+    /// visited, each with the fields the snapshot keeps; returns the slot
+    /// to go on from (`None` at the end) and how many records it wrote.
+    pub fn encode_records(
+        &self,
+        from: usize,
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> (Option<usize>, u32) {
+        let end = self.slots.len().min(from.saturating_add(max));
+        let mut written = 0;
+        for record in &self.slots[from.min(end)..end] {
+            if record.flags & USED == 0 {
+                continue;
+            }
+            written += 1;
+            out.extend_from_slice(&record.cookie.to_le_bytes());
+            let deadline = if record.active_pos != NONE {
+                record.deadline_ms
+            } else {
+                0
+            };
+            out.extend_from_slice(&deadline.to_le_bytes());
+            out.extend_from_slice(&record.last_registered_s.to_le_bytes());
+            out.extend_from_slice(&record.port.to_le_bytes());
+            match self.address_of(record) {
+                IpAddr::V4(v4) => {
+                    out.push(4);
+                    out.extend_from_slice(&v4.octets());
+                }
+                IpAddr::V6(v6) => {
+                    out.push(6);
+                    out.extend_from_slice(&v6.octets());
+                }
+            }
+            for id in [record.host, record.os] {
+                let name = self.names.get(id).as_bytes();
+                out.push(name.len().min(255) as u8);
+                out.extend_from_slice(&name[..name.len().min(255)]);
+            }
+            let times = record.registrations.times();
+            out.push(times.len().min(255) as u8);
+            for time in &times[times.len().saturating_sub(255)..] {
+                out.extend_from_slice(&time.to_le_bytes());
+            }
+        }
+        ((end < self.slots.len()).then_some(end), written)
+    }
+
+    /// Decodes one record [`Registry::encode_records`] wrote from `bytes`,
+    /// restores it, and returns its cookie and the bytes it took; `Err`
+    /// says what is wrong.
+    pub fn restore_record(&mut self, bytes: &[u8]) -> Result<(Cookie, usize), String> {
+        let mut cursor = Cursor { bytes, at: 0 };
+        let cookie = u64::from_le_bytes(cursor.array()?);
+        let deadline_ms = u64::from_le_bytes(cursor.array()?);
+        let last_registered_s = u32::from_le_bytes(cursor.array()?);
+        let port = u16::from_le_bytes(cursor.array()?);
+        let address = match cursor.array::<1>()?[0] {
+            4 => IpAddr::V4(Ipv4Addr::from(cursor.array::<4>()?)),
+            6 => IpAddr::V6(Ipv6Addr::from(cursor.array::<16>()?)),
+            other => return Err(format!("address kind {other}")),
+        };
+        let mut names = [String::new(), String::new()];
+        for name in &mut names {
+            let len = cursor.array::<1>()?[0] as usize;
+            *name = std::str::from_utf8(cursor.take(len)?)
+                .map_err(|_| "a name is not UTF-8")?
+                .to_owned();
+        }
+        let count = cursor.array::<1>()?[0] as usize;
+        let mut times = Vec::with_capacity(count);
+        for _ in 0..count {
+            times.push(u32::from_le_bytes(cursor.array()?));
+        }
+        let used = cursor.at;
+        if self.slot_of(cookie).is_some() {
+            return Err(format!("cookie {cookie} twice"));
+        }
+        let slot = self.insert(cookie);
+        let (flags, bits) = match address {
+            IpAddr::V4(v4) => (0, u32::from(v4)),
+            IpAddr::V6(v6) => (V6, self.v6.intern(&v6, |v| *v)),
+        };
+        let host = self.names.intern(names[0].as_str(), boxed);
+        let os = self.names.intern(names[1].as_str(), boxed);
+        let record = &mut self.slots[slot as usize];
+        record.host = host;
+        record.os = os;
+        record.port = port;
+        record.address = bits;
+        record.flags = USED | flags;
+        record.last_registered_s = last_registered_s;
+        record.registrations = Registrations::from_times(times);
+        if deadline_ms > 0 {
+            record.deadline_ms = deadline_ms;
+            self.activate(slot);
+            self.wheel.entry(deadline_ms / 1000).or_default().push(slot);
+        } else {
+            self.inactive.insert((last_registered_s, slot));
+        }
+        Ok((cookie, used))
+    }
+}
+
+fn boxed(text: &str) -> Box<str> {
+    text.into()
+}
+
+/// Reads a snapshot record's fields in order.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let piece = self
+            .bytes
+            .get(self.at..self.at + n)
+            .ok_or("record cut short")?;
+        self.at += n;
+        Ok(piece)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let piece = self.take(N)?;
+        let mut array = [0; N];
+        array.copy_from_slice(piece);
+        Ok(array)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
 
     const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
     const T0: u64 = 1_795_253_400_000; // 2026-11-21T09:30:00Z
@@ -498,44 +1225,83 @@ mod tests {
         }
     }
 
-    fn register(reg: &mut Registry, port: u16, cookie: Option<Cookie>, now: u64) -> Registration {
-        reg.register(
-            Registrant::new("h", "Linux", port, cookie, LOCAL),
+    fn rng() -> rand::rngs::StdRng {
+        rand::rngs::StdRng::seed_from_u64(7)
+    }
+
+    /// Decides and applies a REGISTER, as the RS does once it is durable.
+    fn register_from(
+        reg: &mut Registry,
+        address: IpAddr,
+        port: u16,
+        cookie: Option<Cookie>,
+        now: u64,
+    ) -> Result<Registration, RegistryError> {
+        let mut next = reg.len() as u64 * 7 + 1000;
+        let decided = reg.decide_register(
+            Registrant::new("h", "Linux", port, cookie, address),
             now,
-            cookies(),
-        )
-        .unwrap()
+            || {
+                next += 1;
+                next
+            },
+        )?;
+        for event in &decided.events {
+            reg.apply(event);
+        }
+        Ok(decided)
+    }
+
+    fn register(reg: &mut Registry, port: u16, cookie: Option<Cookie>, now: u64) -> Registration {
+        register_from(reg, LOCAL, port, cookie, now).unwrap()
+    }
+
+    fn leave(reg: &mut Registry, cookie: Cookie, now: u64) -> Option<Event> {
+        let event = reg.decide_leave(cookie, now).unwrap();
+        if let Some(event) = &event {
+            reg.apply(event);
+        }
+        event
+    }
+
+    /// The peer list's lines.
+    fn list(reg: &mut Registry, cookie: Cookie, now: u64) -> Result<Vec<String>, RegistryError> {
+        let (_, body) = reg.query(cookie, now, 1000, &mut rng())?;
+        Ok(String::from_utf8(body?.to_vec())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect())
     }
 
     #[test]
     fn a_registered_peer_shows_the_full_ttl_and_one_registration() {
-        let mut reg = Registry::new(7200, 100);
+        let mut reg = Registry::new(7200, 100, 100);
         let a = register(&mut reg, 1, None, T0).cookie;
         let b = register(&mut reg, 2, None, T0).cookie;
         assert_ne!(a, b);
-        let (_, peers) = reg.query(a, T0).unwrap();
-        let peers = peers.unwrap();
-        assert_eq!(peers.len(), 1);
-        assert_eq!(peers[0].port, 2);
-        assert_eq!(peers[0].ttl_secs, 7200);
-        assert_eq!(peers[0].registrations_30d, 1);
-        assert_eq!(peers[0].last_registered_unix_secs, T0 / 1000);
+        assert_eq!(
+            list(&mut reg, a, T0).unwrap(),
+            ["h&*127.0.0.1&*2&*7200&*1&*2026-11-21T09:30:00Z"]
+        );
     }
 
     #[test]
     fn ttl_counts_down_and_rounds_up() {
-        let mut reg = Registry::new(10, 100);
+        let mut reg = Registry::new(10, 100, 100);
         let a = register(&mut reg, 1, None, T0).cookie;
-        register(&mut reg, 2, None, T0);
-        let ttl = |reg: &mut Registry, now| reg.query(a, now).unwrap().1.unwrap()[0].ttl_secs;
+        let b = register(&mut reg, 2, None, T0).cookie;
+        let ttl = |reg: &mut Registry, now| reg.view(b, now).unwrap().ttl_secs;
+        reg.keep_alive(a, T0).unwrap();
         assert_eq!(ttl(&mut reg, T0 + 1), 10);
         assert_eq!(ttl(&mut reg, T0 + 4_500), 6);
         assert_eq!(ttl(&mut reg, T0 + 9_999), 1);
+        assert!(list(&mut reg, a, T0 + 4_500).unwrap()[0].contains("&*6&*1&*"));
     }
 
     #[test]
     fn expired_peer_is_not_listed_and_is_refused() {
-        let mut reg = Registry::new(10, 100);
+        let mut reg = Registry::new(10, 100, 100);
         let a = register(&mut reg, 1, None, T0).cookie;
         let b = register(&mut reg, 2, None, T0 + 5_000).cookie;
         // a expires at T0+10s even before the sweeper runs
@@ -543,59 +1309,58 @@ mod tests {
             reg.keep_alive(a, T0 + 10_000),
             Err(RegistryError::Forbidden)
         );
-        let (_, peers) = reg.query(b, T0 + 10_000).unwrap();
-        assert_eq!(peers, Err(RegistryError::NoActivePeers));
-        let (expired, next) = reg.expire_due(T0 + 10_000);
-        assert_eq!(expired, vec![a]);
-        assert_eq!(next, Some(T0 + 20_000)); // b was touched by its PQUERY
+        assert_eq!(
+            list(&mut reg, b, T0 + 10_000),
+            Err(RegistryError::NoActivePeers)
+        );
+        // the second of a's deadline is swept once it is wholly past
+        let expiry = reg.expire_due(T0 + 11_000, 100);
+        assert_eq!(expiry.expired, 1);
+        assert!(!reg.view(a, T0 + 11_000).unwrap().active);
         reg.check().unwrap();
     }
 
     #[test]
     fn keepalive_and_pquery_set_the_ttl_back() {
-        let mut reg = Registry::new(10, 100);
+        let mut reg = Registry::new(10, 100, 100);
         let a = register(&mut reg, 1, None, T0).cookie;
         let b = register(&mut reg, 2, None, T0).cookie;
         reg.keep_alive(a, T0 + 9_000).unwrap();
-        reg.query(b, T0 + 9_000).unwrap().1.unwrap();
-        assert_eq!(reg.expire_due(T0 + 18_999).0, Vec::<Cookie>::new());
-        assert_eq!(reg.expire_due(T0 + 19_000).0.len(), 2);
+        list(&mut reg, b, T0 + 9_000).unwrap();
+        assert_eq!(reg.expire_due(T0 + 18_999, 100).expired, 0);
+        assert_eq!(reg.expire_due(T0 + 20_000, 100).expired, 2);
     }
 
     #[test]
     fn leave_makes_a_peer_inactive_and_only_register_reactivates() {
-        let mut reg = Registry::new(7200, 100);
+        let mut reg = Registry::new(7200, 100, 100);
         let a = register(&mut reg, 1, None, T0).cookie;
         let b = register(&mut reg, 2, None, T0).cookie;
-        assert!(reg.leave(b, T0 + 1).unwrap().is_some());
-        assert_eq!(reg.leave(b, T0 + 2), Ok(None));
+        assert!(leave(&mut reg, b, T0 + 1).is_some());
+        assert_eq!(reg.decide_leave(b, T0 + 2), Ok(None));
         assert_eq!(reg.keep_alive(b, T0 + 3), Err(RegistryError::Forbidden));
-        assert_eq!(reg.query(b, T0 + 3).unwrap_err(), RegistryError::Forbidden);
-        assert_eq!(
-            reg.query(a, T0 + 3).unwrap().1,
-            Err(RegistryError::NoActivePeers)
-        );
+        assert_eq!(list(&mut reg, b, T0 + 3), Err(RegistryError::Forbidden));
+        assert_eq!(list(&mut reg, a, T0 + 3), Err(RegistryError::NoActivePeers));
         let again = register(&mut reg, 2, Some(b), T0 + 4);
         assert_eq!((again.cookie, again.new), (b, false));
-        let peers = reg.query(a, T0 + 5).unwrap().1.unwrap();
-        assert_eq!(peers[0].registrations_30d, 2);
+        assert!(list(&mut reg, a, T0 + 5).unwrap()[0].contains("&*2&*7200&*2&*"));
         reg.check().unwrap();
     }
 
     #[test]
     fn unknown_cookies_are_forbidden_and_change_nothing() {
-        let mut reg = Registry::new(7200, 100);
+        let mut reg = Registry::new(7200, 100, 100);
         register(&mut reg, 1, None, T0);
-        let before = reg.records().cloned().collect::<Vec<_>>();
+        let before = reg.all(T0);
         assert_eq!(reg.keep_alive(42, T0), Err(RegistryError::Forbidden));
-        assert_eq!(reg.leave(42, T0), Err(RegistryError::Forbidden));
-        assert_eq!(reg.query(42, T0).unwrap_err(), RegistryError::Forbidden);
-        assert_eq!(reg.records().cloned().collect::<Vec<_>>(), before);
+        assert_eq!(reg.decide_leave(42, T0), Err(RegistryError::Forbidden));
+        assert_eq!(list(&mut reg, 42, T0), Err(RegistryError::Forbidden));
+        assert_eq!(reg.all(T0), before);
     }
 
     #[test]
     fn register_with_an_unknown_cookie_issues_a_new_one() {
-        let mut reg = Registry::new(7200, 100);
+        let mut reg = Registry::new(7200, 100, 100);
         let r = register(&mut reg, 1, Some(777), T0);
         assert!(r.new);
         assert_ne!(r.cookie, 777);
@@ -603,91 +1368,267 @@ mod tests {
 
     #[test]
     fn a_new_registration_on_the_same_port_replaces_the_old_record() {
-        let mut reg = Registry::new(7200, 100);
+        let mut reg = Registry::new(7200, 100, 100);
         let old = register(&mut reg, 1, None, T0).cookie;
         let other = register(&mut reg, 2, None, T0).cookie;
         let new = register(&mut reg, 1, None, T0 + 1);
         assert_eq!(new.replaced, Some(old));
-        let peers = reg.query(other, T0 + 2).unwrap().1.unwrap();
-        assert_eq!(peers.len(), 1);
-        assert!(!reg.get(old).unwrap().active);
+        assert_eq!(new.events[0], Event::Left { cookie: old });
+        assert_eq!(list(&mut reg, other, T0 + 2).unwrap().len(), 1);
+        assert!(!reg.view(old, T0 + 2).unwrap().active);
         reg.check().unwrap();
     }
 
     #[test]
     fn registrations_older_than_thirty_days_are_not_counted() {
-        let mut reg = Registry::new(7200, 100);
+        let mut reg = Registry::new(7200, 100, 100);
         let a = register(&mut reg, 1, None, T0).cookie;
         register(&mut reg, 1, Some(a), T0 + 1000);
         register(&mut reg, 1, Some(a), T0 + 1500);
-        let record = reg.get(a).unwrap();
-        assert_eq!(record.registrations_30d(T0 + 2000), 3);
-        assert_eq!(record.registrations_30d(T0 + THIRTY_DAYS_MS), 2);
-        assert_eq!(record.registrations_30d(T0 + THIRTY_DAYS_MS + 1000), 0);
+        let count = |reg: &Registry, now| reg.view(a, now).unwrap().registrations_30d;
+        assert_eq!(count(&reg, T0 + 2000), 3);
+        assert_eq!(count(&reg, T0 + THIRTY_DAYS_MS), 2);
+        assert_eq!(count(&reg, T0 + THIRTY_DAYS_MS + 2000), 0);
     }
 
     #[test]
     fn a_full_table_drops_the_oldest_inactive_record_or_refuses() {
-        let mut reg = Registry::new(7200, 2);
+        let mut reg = Registry::new(7200, 2, 100);
         let a = register(&mut reg, 1, None, T0).cookie;
-        let b = register(&mut reg, 2, None, T0 + 1).cookie;
+        let b = register(&mut reg, 2, None, T0 + 1000).cookie;
         assert_eq!(
-            reg.register(Registrant::new("h", "L", 3, None, LOCAL), T0 + 2, cookies()),
-            Err(RegistryError::Full)
+            register_from(&mut reg, LOCAL, 3, None, T0 + 2000).unwrap_err(),
+            RegistryError::Full
         );
-        reg.leave(b, T0 + 3).unwrap();
-        reg.leave(a, T0 + 4).unwrap();
-        let c = register(&mut reg, 3, None, T0 + 5);
+        leave(&mut reg, b, T0 + 3000);
+        leave(&mut reg, a, T0 + 4000);
+        let c = register(&mut reg, 3, None, T0 + 5000);
         assert_eq!(c.events[0], Event::Evicted { cookie: a });
         assert_eq!(reg.len(), 2);
-        assert!(reg.get(a).is_none());
+        assert!(reg.view(a, T0).is_none());
         // a known cookie re-registers even when full
-        register(&mut reg, 2, Some(b), T0 + 6);
+        register(&mut reg, 2, Some(b), T0 + 6000);
         reg.check().unwrap();
     }
 
     #[test]
-    fn replaying_the_events_rebuilds_the_same_table() {
-        let mut reg = Registry::new(10, 3);
-        let mut log = Vec::new();
-        let mut next = cookies();
-        let mut reg_at = |reg: &mut Registry, log: &mut Vec<Event>, port, cookie, now| {
-            let r = reg
-                .register(
-                    Registrant::new("h", "L", port, cookie, LOCAL),
-                    now,
-                    &mut next,
-                )
-                .unwrap();
-            log.extend(r.events);
-            r.cookie
-        };
-        let a = reg_at(&mut reg, &mut log, 1, None, T0);
-        let b = reg_at(&mut reg, &mut log, 2, None, T0);
-        log.push(reg.keep_alive(a, T0 + 5_000).unwrap());
-        log.push(reg.leave(b, T0 + 6_000).unwrap().unwrap());
-        let c = reg_at(&mut reg, &mut log, 3, None, T0 + 7_000);
-        reg_at(&mut reg, &mut log, 4, None, T0 + 8_000); // evicts b
-        reg_at(&mut reg, &mut log, 3, Some(c), T0 + 9_000);
+    fn one_address_gets_at_most_its_share_of_active_registrations() {
+        let mut reg = Registry::new(7200, 100, 2);
+        let here: IpAddr = "10.0.0.1".parse().unwrap();
+        let there: IpAddr = "10.0.0.2".parse().unwrap();
+        let a = register_from(&mut reg, here, 1, None, T0).unwrap().cookie;
+        register_from(&mut reg, here, 2, None, T0).unwrap();
+        assert_eq!(
+            register_from(&mut reg, here, 3, None, T0).unwrap_err(),
+            RegistryError::AddressFull
+        );
+        // the same port replaces, a known cookie re-registers, another
+        // address is not affected
+        register_from(&mut reg, here, 2, None, T0 + 1).unwrap();
+        register_from(&mut reg, here, 1, Some(a), T0 + 2).unwrap();
+        register_from(&mut reg, there, 3, None, T0 + 3).unwrap();
+        // once one leaves, there is room again
+        leave(&mut reg, a, T0 + 4);
+        register_from(&mut reg, here, 3, None, T0 + 5).unwrap();
+        reg.check().unwrap();
+    }
 
-        let mut replayed = Registry::new(10, 3);
-        for event in &log {
-            replayed.apply(event);
+    #[test]
+    fn a_large_list_is_a_uniform_sample_of_the_others_never_the_asker() {
+        let mut reg = Registry::new(7200, 10_000, 10_000);
+        let asker = register(&mut reg, 1, None, T0).cookie;
+        for port in 2..=101 {
+            register(&mut reg, port, None, T0);
+        }
+        let mut seen = std::collections::HashMap::<String, u32>::new();
+        let mut rng = rng();
+        for _ in 0..2000 {
+            let (_, body) = reg.query(asker, T0, 10, &mut rng).unwrap();
+            let body = String::from_utf8(body.unwrap().to_vec()).unwrap();
+            let lines: Vec<&str> = body.lines().collect();
+            assert_eq!(lines.len(), 10);
+            let distinct: std::collections::HashSet<&str> = lines.iter().copied().collect();
+            assert_eq!(distinct.len(), 10, "a sample has no repeats");
+            for line in lines {
+                let port = line.split("&*").nth(2).unwrap().to_owned();
+                assert_ne!(port, "1", "never the asker");
+                *seen.entry(port).or_default() += 1;
+            }
+        }
+        // 2000 draws of 10 among 100: each peer about 200 times
+        assert_eq!(seen.len(), 100);
+        assert!(seen.values().all(|n| (120..=290).contains(n)), "{seen:?}");
+    }
+
+    #[test]
+    fn a_burst_of_expiries_is_swept_in_bounded_slices() {
+        let mut reg = Registry::new(10, 10_000, 10_000);
+        for port in 1..=2500 {
+            register(&mut reg, port, None, T0);
+        }
+        let later = T0 + 11_000;
+        let first = reg.expire_due(later, 1000);
+        assert_eq!((first.expired, first.next_ms), (1000, Some(later)));
+        let second = reg.expire_due(later, 1000);
+        assert_eq!(second.expired, 1000);
+        let last = reg.expire_due(later, 1000);
+        assert_eq!((last.expired, last.next_ms), (500, None));
+        assert_eq!(reg.counts().active, 0);
+        reg.check().unwrap();
+    }
+
+    #[test]
+    fn names_and_addresses_are_kept_once_and_freed_with_their_last_record() {
+        let mut reg = Registry::new(7200, 2, 100);
+        let v6: IpAddr = "::1".parse().unwrap();
+        let a = register_from(&mut reg, v6, 1, None, T0).unwrap().cookie;
+        register_from(&mut reg, v6, 2, None, T0).unwrap();
+        // "h" and "Linux", once each
+        assert_eq!(reg.counts().names, 2);
+        assert_eq!(reg.v6.len(), 1);
+        leave(&mut reg, a, T0 + 1);
+        let decided = reg
+            .decide_register(
+                Registrant::new("other", "BSD", 3, None, LOCAL),
+                T0 + 2,
+                cookies(),
+            )
+            .unwrap();
+        for event in &decided.events {
+            reg.apply(event);
+        }
+        assert_eq!(reg.counts().names, 4);
+        assert_eq!(reg.view(decided.cookie, T0 + 2).unwrap().host, "other");
+        reg.check().unwrap();
+    }
+
+    #[test]
+    fn a_record_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<Record>(), 64);
+    }
+
+    #[test]
+    fn records_encoded_for_a_snapshot_restore_to_the_same_table() {
+        let mut reg = Registry::new(7200, 100, 100);
+        let a = register(&mut reg, 1, None, T0).cookie;
+        register(&mut reg, 1, Some(a), T0 + 1000);
+        register_from(&mut reg, "::1".parse().unwrap(), 2, None, T0).unwrap();
+        let gone = register(&mut reg, 3, None, T0).cookie;
+        leave(&mut reg, gone, T0 + 2);
+        let mut bytes = Vec::new();
+        let (next, count) = reg.encode_records(0, usize::MAX, &mut bytes);
+        assert_eq!((next, count), (None, 3));
+        let mut back = Registry::new(7200, 100, 100);
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let (_, used) = back.restore_record(rest).unwrap();
+            rest = &rest[used..];
         }
         let sorted = |reg: &Registry| {
-            let mut v = reg.records().cloned().collect::<Vec<_>>();
+            let mut v = reg.all(T0 + 5);
             v.sort_by_key(|r| r.cookie);
             v
         };
-        assert_eq!(sorted(&replayed), sorted(&reg));
-        replayed.check().unwrap();
+        assert_eq!(sorted(&back), sorted(&reg));
+        back.check().unwrap();
+        assert!(back.restore_record(&bytes[..10]).is_err());
+    }
 
-        // and a snapshot of it restores the same table
-        let mut restored = Registry::new(10, 3);
-        for record in reg.records() {
-            restored.apply(&Event::Restored(record.clone()));
+    /// One operation of a random history.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Register {
+            address: u8,
+            port: u16,
+            known: Option<usize>,
+        },
+        KeepAlive(usize),
+        Query(usize),
+        Leave(usize),
+        Expire,
+        Wait(u64),
+    }
+
+    fn any_op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u8..4, 1u16..6, proptest::option::of(0usize..20))
+                .prop_map(|(address, port, known)| Op::Register { address, port, known }),
+            2 => (0usize..20).prop_map(Op::KeepAlive),
+            1 => (0usize..20).prop_map(Op::Query),
+            1 => (0usize..20).prop_map(Op::Leave),
+            1 => Just(Op::Expire),
+            1 => (0u64..8_000).prop_map(Op::Wait),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_history_keeps_the_indexes_true_and_replays_to_the_same_table(
+            ops in proptest::collection::vec(any_op(), 1..80)
+        ) {
+            let mut reg = Registry::new(5, 8, 3);
+            let mut journal: Vec<Event> = Vec::new();
+            let mut issued: Vec<Cookie> = Vec::new();
+            let mut next = 10_000u64;
+            let mut now = T0;
+            let mut rng = rng();
+            for op in ops {
+                match op {
+                    Op::Register { address, port, known } => {
+                        let cookie = known.and_then(|i| issued.get(i).copied());
+                        let address = IpAddr::V4(Ipv4Addr::new(10, 0, 0, address));
+                        let decided = reg.decide_register(
+                            Registrant::new("h", "L", port, cookie, address), now,
+                            || { next += 1; next });
+                        if let Ok(decided) = decided {
+                            for event in &decided.events {
+                                reg.apply(event);
+                            }
+                            journal.extend(decided.events);
+                            issued.push(decided.cookie);
+                        }
+                    }
+                    Op::KeepAlive(i) => {
+                        if let Some(event) = issued.get(i).and_then(|c| reg.keep_alive(*c, now).ok()) {
+                            journal.push(event);
+                        }
+                    }
+                    Op::Query(i) => {
+                        if let Some(c) = issued.get(i) {
+                            if let Ok((event, _)) = reg.query(*c, now, 2, &mut rng) {
+                                journal.push(event);
+                            }
+                        }
+                    }
+                    Op::Leave(i) => {
+                        if let Some(Ok(Some(event))) = issued.get(i).map(|c| reg.decide_leave(*c, now)) {
+                            reg.apply(&event);
+                            journal.push(event);
+                        }
+                    }
+                    Op::Expire => {
+                        reg.expire_due(now, 3);
+                    }
+                    Op::Wait(ms) => now += ms,
+                }
+                prop_assert!(reg.check().is_ok(), "{:?}", reg.check());
+                prop_assert!(reg.len() <= 8);
+            }
+            // Replaying the journal gives the same records (expiry only
+            // takes peers off the list that are inactive already).
+            let mut replayed = Registry::new(5, 8, 3);
+            for event in &journal {
+                replayed.apply(event);
+            }
+            replayed.check().unwrap();
+            let sorted = |reg: &Registry| {
+                let mut v = reg.all(now);
+                v.sort_by_key(|r| r.cookie);
+                v
+            };
+            prop_assert_eq!(sorted(&replayed), sorted(&reg));
         }
-        assert_eq!(sorted(&restored), sorted(&reg));
-        restored.check().unwrap();
     }
 }
