@@ -350,3 +350,271 @@ fn a_holder_logs_each_upload() {
         })
     });
 }
+
+/// A tmpfs of `size` mounted on a folder of its own, unmounted when dropped
+/// (lazily, so a daemon still holding it does not keep it mounted).
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    /// `None` when this process may not mount (not root).
+    fn mount(root: &Path, size: &str) -> Option<SmallDisk> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return None;
+        }
+        let path = root.join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "p2p-di-test"])
+            .arg(&path)
+            .status()
+            .ok()?;
+        mounted.success().then_some(SmallDisk { path })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+fn keepalive(rs: SocketAddr, cookie: &str) -> String {
+    text(&exchange(
+        rs,
+        format!("KEEPALIVE&*P2P-DI/1.0&*{cookie}&*h&*Linux\r\n").as_bytes(),
+    ))
+}
+
+/// Registers peers until the RS refuses; returns the cookies it
+/// acknowledged and whether it ever acknowledged one after a refusal
+/// while the disk was still full.
+fn register_until_refused(rs: SocketAddr, first_port: u16) -> Vec<String> {
+    let mut acknowledged = Vec::new();
+    for port in first_port..first_port + 2000 {
+        let reply = exchange(
+            rs,
+            format!("REGISTER&*P2P-DI/1.0&*h{port}&*Linux&*{port}\r\n").as_bytes(),
+        );
+        if reply.starts_with(b"P2P-DI/1.0&*200") {
+            acknowledged.push(cookie_of(&reply));
+        } else {
+            assert!(
+                reply.starts_with(b"P2P-DI/1.0&*503&*Service Unavailable"),
+                "{}",
+                text(&reply)
+            );
+            return acknowledged;
+        }
+    }
+    panic!("the disk never filled");
+}
+
+#[test]
+fn a_full_state_disk_is_answered_503_and_never_bricks_the_rs() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(root.path(), "256k") else {
+        eprintln!("skipped: mounting a tmpfs needs root (the fault-injecting writer test covers the logic)");
+        return;
+    };
+    let state = disk.path.join("state");
+    let start = |dir: &Path| {
+        Daemon::start(
+            &[
+                "rs",
+                "--listen",
+                "127.0.0.1:0",
+                "--state-dir",
+                state.to_str().unwrap(),
+            ],
+            dir,
+        )
+    };
+    let mut rs = start(root.path());
+    // leave a few KiB free
+    let filler = disk.path.join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let block = vec![0u8; 4096];
+    while file.write_all(&block).is_ok() {}
+    drop(file);
+    let len = std::fs::metadata(&filler).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(len - 8192)
+        .unwrap();
+    let mut acknowledged = register_until_refused(rs.addr, 1000);
+    // full: changes are refused, reads are served
+    for port in 3000..3020 {
+        let reply = exchange(
+            rs.addr,
+            format!("REGISTER&*P2P-DI/1.0&*x&*Linux&*{port}\r\n").as_bytes(),
+        );
+        if reply.starts_with(b"P2P-DI/1.0&*200") {
+            // a smaller change may still fit: then it is on disk
+            acknowledged.push(cookie_of(&reply));
+        }
+    }
+    let first = acknowledged[0].clone();
+    assert!(keepalive(rs.addr, &first).starts_with("P2P-DI/1.0&*200"));
+    let pquery = format!("PQUERY&*P2P-DI/1.0&*{first}&*h&*Linux\r\n");
+    assert!(text(&exchange(rs.addr, pquery.as_bytes())).starts_with("P2P-DI/1.0&*200"));
+    wait_until(
+        Duration::from_secs(5),
+        "one error line for the episode",
+        || {
+            rs.messages()
+                .iter()
+                .filter(|m| {
+                    m["msg"] == "journal write failed; changes are refused until it works again"
+                })
+                .count()
+                == 1
+        },
+    );
+    // space returns: the RS acknowledges again by itself
+    std::fs::remove_file(&filler).unwrap();
+    let reply = exchange(rs.addr, b"REGISTER&*P2P-DI/1.0&*back&*Linux&*4000\r\n");
+    acknowledged.push(cookie_of(&reply));
+    wait_until(Duration::from_secs(5), "the recovery in the log", || {
+        rs.logged("journal writable again")
+    });
+    // and a restart on the same folder keeps every acknowledged change
+    rs.signal(libc::SIGKILL);
+    rs.wait_exit(Duration::from_secs(5));
+    drop(rs);
+    let rs = start(root.path());
+    for cookie in &acknowledged {
+        assert!(
+            keepalive(rs.addr, cookie).starts_with("P2P-DI/1.0&*200"),
+            "cookie {cookie} lost"
+        );
+    }
+    drop(rs);
+    drop(disk);
+}
+
+#[test]
+fn refused_journal_writes_are_503_and_the_rs_resumes_by_itself() {
+    // The same episode without root: the journal's writer is told to fail
+    // its first two writes as a full disk would.
+    let root = tempfile::tempdir().unwrap();
+    let start = |faults: &str| {
+        Daemon::start_with_env(
+            &["rs", "--listen", "127.0.0.1:0", "--state-dir", "state"],
+            root.path(),
+            &[("P2P_DI_FAULTS", faults)],
+        )
+    };
+    let mut rs = start("journal.disk-full=2");
+    let register = |port: u16| {
+        exchange(
+            rs.addr,
+            format!("REGISTER&*P2P-DI/1.0&*h&*Linux&*{port}\r\n").as_bytes(),
+        )
+    };
+    let unavailable = "P2P-DI/1.0&*503&*Service Unavailable&*";
+    assert!(text(&register(1)).starts_with(unavailable));
+    assert!(text(&register(2)).starts_with(unavailable));
+    let kept = cookie_of(&register(3));
+    wait_until(Duration::from_secs(5), "the episode in the log", || {
+        rs.logged("journal write failed; changes are refused until it works again")
+            && rs.logged("journal writable again")
+    });
+    rs.signal(libc::SIGKILL);
+    rs.wait_exit(Duration::from_secs(5));
+    drop(rs);
+    let rs = start("");
+    assert!(keepalive(rs.addr, &kept).starts_with("P2P-DI/1.0&*200"));
+    // the refused registrations are not there: a PQUERY lists nobody
+    let pquery = format!("PQUERY&*P2P-DI/1.0&*{kept}&*h&*Linux\r\n");
+    assert!(text(&exchange(rs.addr, pquery.as_bytes())).starts_with("P2P-DI/1.0&*404"));
+}
+
+#[test]
+fn a_journal_writer_that_dies_makes_the_rs_exit_non_zero_and_say_why() {
+    let root = tempfile::tempdir().unwrap();
+    let mut rs = Daemon::start_with_env(
+        &["rs", "--listen", "127.0.0.1:0", "--state-dir", "state"],
+        root.path(),
+        &[("P2P_DI_FAULTS", "journal.writer=1")],
+    );
+    // the first change reaches the writer, which panics: not acknowledged
+    let mut stream = TcpStream::connect(rs.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"REGISTER&*P2P-DI/1.0&*h&*Linux&*1\r\n")
+        .unwrap();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    assert!(!reply.starts_with(b"P2P-DI/1.0&*200"), "{}", text(&reply));
+    let status = rs.wait_exit(Duration::from_secs(10));
+    assert!(!status.success());
+    wait_until(Duration::from_secs(5), "the reason", || {
+        rs.messages().iter().any(|m| {
+            m["line"].as_str().is_some_and(|l| {
+                l.contains("the journal writer failed: fault injected at journal.writer")
+            })
+        })
+    });
+}
+
+#[test]
+fn a_large_peer_list_is_a_fresh_bounded_sample_without_the_asker() {
+    let root = tempfile::tempdir().unwrap();
+    let rs = rs_with(
+        root.path(),
+        "(host: Some(\"rs-host\"), max_peers_per_reply: 5)",
+    );
+    let cookies: Vec<String> = (1..=20)
+        .map(|port| {
+            cookie_of(&exchange(
+                rs.addr,
+                format!("REGISTER&*P2P-DI/1.0&*h{port}&*Linux&*{port}\r\n").as_bytes(),
+            ))
+        })
+        .collect();
+    let pquery = format!("PQUERY&*P2P-DI/1.0&*{}&*h1&*Linux\r\n", cookies[0]);
+    let mut samples = std::collections::HashSet::new();
+    for _ in 0..10 {
+        let reply = text(&exchange(rs.addr, pquery.as_bytes()));
+        let mut lines = reply.split("\r\n");
+        let head = lines.next().unwrap();
+        let body: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
+        assert_eq!(body.len(), 5, "{reply}");
+        let length: usize = head.rsplit("&*").next().unwrap().parse().unwrap();
+        assert_eq!(length, body.iter().map(|l| l.len() + 2).sum::<usize>());
+        let mut hosts: Vec<&str> = body.iter().map(|l| l.split("&*").next().unwrap()).collect();
+        assert!(!hosts.contains(&"h1"), "never the asker: {reply}");
+        hosts.sort_unstable();
+        hosts.dedup();
+        assert_eq!(hosts.len(), 5, "no repeats: {reply}");
+        samples.insert(hosts.join(","));
+    }
+    assert!(samples.len() > 1, "a fresh sample each time");
+}
+
+#[test]
+fn the_registry_logs_a_stats_line_per_interval() {
+    let root = tempfile::tempdir().unwrap();
+    let rs = rs_with(root.path(), "(stats_interval_secs: 1)");
+    let cookie = cookie_of(&exchange(rs.addr, b"REGISTER&*P2P-DI/1.0&*h&*Linux&*1\r\n"));
+    keepalive(rs.addr, &cookie);
+    wait_until(Duration::from_secs(5), "a stats line", || {
+        rs.messages().iter().any(|m| {
+            m["msg"] == "registry stats"
+                && m["peers_active"] == 1
+                && m["registered"] == 1
+                && m["kept_alive"] == 1
+                && m["level"] == "INFO"
+        })
+    });
+}

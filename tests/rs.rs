@@ -550,12 +550,13 @@ fn an_actor_that_keeps_failing_makes_the_rs_exit_non_zero_and_say_why() {
     let out = std::process::Command::new(BIN)
         .args(["rs", "--listen", "127.0.0.1:0", "--state-dir", "state"])
         .env("P2P_DI_FAULTS", "registry.started=1000")
+        .env("RUST_BACKTRACE", "0")
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(!out.status.success(), "{}", out.status);
     let err = text(&out.stderr);
-    assert!(err.contains("supervisor gave up"), "{err}");
+    assert!(!out.status.success(), "{}: {err}", out.status);
+    assert!(err.contains("supervisor gave up"), "{}: {err}", out.status);
     assert!(
         err.contains("p2p-di: error: the registration server stopped: actor registry failed more than 5 times in 30 s (last: panicked: fault injected at registry.started)"),
         "{err}"

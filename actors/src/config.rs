@@ -192,7 +192,7 @@ pub struct RsConfig {
     /// Seconds between stats lines in the log (0: none).
     pub stats_interval_secs: u64,
     /// The journal is compacted into a snapshot once it holds this many
-    /// events, or twice as many as there are records if that is more.
+    /// events, or as many as there are records if that is more.
     pub compact_after_events: u64,
     /// Per-connection limits.
     pub limits: ServerLimits,

@@ -131,3 +131,105 @@ async fn the_running_rs_compacts_its_journal_and_loses_nothing() {
             .active
     );
 }
+
+/// An RS on a state folder holding `n` active peers from distinct
+/// addresses; returns it with their cookies.
+async fn rs_with_peers(state: &std::path::Path, n: u32) -> (rs::RsHandle, Vec<u64>) {
+    use p2p_di_actors::state::registry::{Registrant, Registry};
+    let now = p2p_di_actors::now_ms();
+    let mut registry = Registry::new(7200, 1_000_000, 256);
+    let mut next = 1_000_000_000_000_000u64;
+    let mut cookies = Vec::new();
+    for i in 0..n {
+        let address = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+        let decided = registry
+            .decide_register(
+                Registrant::new("peer", "Linux", 65400, None, address),
+                now,
+                || {
+                    next += 7919;
+                    next
+                },
+            )
+            .unwrap();
+        for event in &decided.events {
+            registry.apply(event);
+        }
+        cookies.push(decided.cookie);
+    }
+    rs::journal::write_snapshot(state, &registry).unwrap();
+    let config = RsConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        state_dir: state.to_owned(),
+        host: Some("rs".into()),
+        ..RsConfig::default()
+    };
+    (rs::start(&config, quiet()).await.unwrap(), cookies)
+}
+
+#[actix_rt::test]
+async fn keepalive_is_answered_within_50_ms_while_the_registry_reloads_100000_records() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (rs, cookies) = rs_with_peers(&dir.path().join("state"), 100_000).await;
+    let keepalive = format!("KEEPALIVE&*P2P-DI/1.0&*{}&*peer&*Linux\r\n", cookies[0]);
+    fault::arm("registry.keepalive", 1);
+    assert!(rs
+        .registry
+        .send(KeepAlive { cookie: cookies[1] })
+        .await
+        .is_err());
+    // the registry reloads on the journal's thread; meanwhile it answers
+    let (mut refused, mut slowest) = (0, std::time::Duration::ZERO);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let asked = std::time::Instant::now();
+        let reply = exchange(rs.local_addr, &keepalive).await;
+        slowest = slowest.max(asked.elapsed());
+        if reply == "P2P-DI/1.0&*200&*OK&*rs&*Linux\r\n" {
+            break;
+        }
+        assert_eq!(reply, "P2P-DI/1.0&*503&*Service Unavailable&*rs&*Linux\r\n");
+        refused += 1;
+        assert!(std::time::Instant::now() < deadline, "never served again");
+    }
+    assert!(refused > 0, "the reload was seen");
+    assert!(
+        slowest < std::time::Duration::from_millis(50),
+        "a KEEPALIVE waited {slowest:?}"
+    );
+    assert_eq!(serving(&rs).await.counts.records, 100_000);
+}
+
+#[actix_rt::test]
+async fn a_reload_that_fails_answers_503_until_the_state_reads_again() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (rs, cookies) = rs_with_peers(&state, 10).await;
+    let keepalive = format!("KEEPALIVE&*P2P-DI/1.0&*{}&*peer&*Linux\r\n", cookies[0]);
+    // the snapshot is damaged, then the registry restarts
+    let snapshot = std::fs::read(state.join("snapshot")).unwrap();
+    std::fs::write(state.join("snapshot"), b"garbage").unwrap();
+    fault::arm("registry.keepalive", 1);
+    assert!(rs
+        .registry
+        .send(KeepAlive { cookie: cookies[1] })
+        .await
+        .is_err());
+    for _ in 0..3 {
+        assert_eq!(
+            exchange(rs.local_addr, &keepalive).await,
+            "P2P-DI/1.0&*503&*Service Unavailable&*rs&*Linux\r\n"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!rs.registry.send(GetStats).await.unwrap().serving);
+    // repaired: the next try reads it and serves
+    std::fs::write(state.join("snapshot"), snapshot).unwrap();
+    assert_eq!(serving(&rs).await.counts.records, 10);
+    assert_eq!(
+        exchange(rs.local_addr, &keepalive).await,
+        "P2P-DI/1.0&*200&*OK&*rs&*Linux\r\n"
+    );
+}

@@ -382,6 +382,8 @@ fn read_snapshot(
     }
     let generation = u64::from_le_bytes(content[8..16].try_into().unwrap_or([0; 8]));
     let total = u64::from_le_bytes(end[8..16].try_into().unwrap_or([0; 8])) as usize;
+    registry.reserve(total);
+    markers.reserve(total);
     let mut at = 16;
     let mut restored = 0;
     while at < content.len() {
@@ -397,17 +399,15 @@ fn read_snapshot(
             .ok_or_else(|| corrupt(restored + 1, "slice cut short"))?;
         at += len;
         for _ in 0..count {
-            let (cookie, used) = registry
-                .restore_record(slice)
+            let done = registry
+                .restore_unindexed(slice)
                 .map_err(|what| corrupt(restored + 1, &what))?;
-            slice = &slice[used..];
+            slice = &slice[done.used..];
             restored += 1;
-            if let Some(slot) = registry.slot_index(cookie) {
-                if markers.len() <= slot {
-                    markers.resize(slot + 1, 0);
-                }
-                markers[slot] = marker;
+            if markers.len() <= done.slot {
+                markers.resize(done.slot + 1, 0);
             }
+            markers[done.slot] = marker;
         }
         if !slice.is_empty() {
             return Err(corrupt(restored, "bytes after a slice's records"));
@@ -416,6 +416,9 @@ fn read_snapshot(
     if restored != total {
         return Err(corrupt(0, "record count does not match"));
     }
+    registry
+        .index_restored()
+        .map_err(|what| corrupt(0, &what))?;
     Ok((generation, restored))
 }
 
@@ -1258,5 +1261,47 @@ mod tests {
         assert_eq!(back.registry.len(), 3);
         assert!(back.registry.view(cookies[0], T0 + 2).is_some());
         assert!(back.registry.view(999, T0 + 2).is_none());
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use crate::state::registry::Registrant;
+
+    #[test]
+    #[ignore = "a timing probe: cargo test --release -p p2p-di-actors --lib journal::timing -- --ignored --nocapture"]
+    fn time_recovering_a_million_peers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut registry = Registry::new(7200, 2_000_000, 256);
+        let now = crate::now_ms();
+        let mut next = 1_000_000_000_000_000u64;
+        for k in 0..1_000_000u32 {
+            let address = IpAddr::V4(Ipv4Addr::from(0x7f01_0000 + k));
+            let host = format!("peer-{k}");
+            let decided = registry
+                .decide_register(
+                    Registrant::new(&host, "Linux", 65400, None, address),
+                    now,
+                    || {
+                        next += 7919;
+                        next
+                    },
+                )
+                .unwrap();
+            for e in &decided.events {
+                registry.apply(e);
+            }
+        }
+        write_snapshot(dir.path(), &registry).unwrap();
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let back = recover(dir.path(), 7200, 2_000_000, 256).unwrap();
+            eprintln!(
+                "recovered {} in {:?}",
+                back.registry.len(),
+                started.elapsed()
+            );
+        }
     }
 }

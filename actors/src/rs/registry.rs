@@ -185,8 +185,8 @@ pub struct RegistryConfig {
     pub max_peers_per_reply: usize,
     /// Seconds between stats lines in the log (0: none).
     pub stats_interval_secs: u64,
-    /// Events after which the journal is compacted (at least twice the
-    /// records).
+    /// Events after which the journal is compacted (at least as many as
+    /// there are records).
     pub compact_after_events: u64,
 }
 
@@ -329,10 +329,11 @@ impl RegistryActor {
     }
 
     /// Counts `count` journaled events; starts a compaction when the
-    /// journal since the last snapshot outgrew the table.
+    /// journal since the last snapshot outgrew the table (so a restart
+    /// replays at most as many events as there are records).
     fn journaled(&mut self, count: u64, ctx: &mut Context<Self>) {
         self.since_snapshot += count;
-        let threshold = (2 * self.registry.len() as u64).max(self.config.compact_after_events);
+        let threshold = (self.registry.len() as u64).max(self.config.compact_after_events);
         if self.since_snapshot > threshold && self.compacting.is_none() {
             self.compact(ctx);
         }
@@ -414,7 +415,7 @@ impl RegistryActor {
                             "err" => &reason);
                     }
                     act.serving = Serving::Failed(reason);
-                    ctx.run_later(Duration::from_secs(5), |act, ctx| act.reload(ctx));
+                    ctx.run_later(Duration::from_secs(1), |act, ctx| act.reload(ctx));
                 }
             }
         }));

@@ -27,7 +27,7 @@
 //! a million peers; see `cargo bench --bench rs_scale`.
 
 use crate::wire::{write, Cookie};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hash};
@@ -483,6 +483,26 @@ impl Registry {
         }
     }
 
+    /// Makes room for `records` more records, active ones, and their
+    /// names, at once (recovery knows how many it will restore).
+    pub fn reserve(&mut self, records: usize) {
+        self.slots.reserve(records);
+        self.active.reserve(records);
+        let slots = &self.slots;
+        self.by_cookie
+            .reserve(records, |slot| slots[*slot as usize].cookie);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.by_address.reserve(records, |slot| {
+            let r = &slots[*slot as usize];
+            hasher.hash_one(address_key(r.flags, r.address))
+        });
+        let (values, hasher) = (&self.names.values, &self.names.hasher);
+        self.names
+            .table
+            .reserve(records, |id| hasher.hash_one(&values[*id as usize].0));
+        self.names.values.reserve(records);
+    }
+
     /// Number of records, active or not.
     pub fn len(&self) -> usize {
         self.slots.len() - self.free.len()
@@ -719,41 +739,84 @@ impl Registry {
         let me = self.slot_of(cookie).ok_or(RegistryError::Forbidden)?;
         let my_pos = self.slots[me as usize].active_pos as usize;
         let others = self.active.len() - 1;
-        let mut body = BytesMut::with_capacity(max_peers.min(others) * 64);
-        let now_s = (now_ms / 1000) as u32;
-        let line = |registry: &Registry, slot: u32, body: &mut BytesMut| {
-            let record = &registry.slots[slot as usize];
-            if record.is_active(now_ms) {
-                write::peer_fields(
-                    registry.names.get(record.host),
-                    registry.address_of(record),
-                    record.port,
-                    record.ttl_secs(now_ms),
-                    record.registrations.within_30_days(now_s),
-                    u64::from(record.last_registered_s),
-                    body,
-                );
-            }
-        };
-        if others <= max_peers {
-            for &slot in &self.active {
-                if slot != me {
-                    line(self, slot, &mut body);
-                }
-            }
+        let picks: Vec<u32> = if others <= max_peers {
+            self.active
+                .iter()
+                .copied()
+                .filter(|slot| *slot != me)
+                .collect()
         } else {
             // Positions among the others: the asker's own is mapped to the
             // last position, which the sample never draws.
-            for pick in rand::seq::index::sample(rng, others, max_peers) {
-                let position = if pick == my_pos { others } else { pick };
-                line(self, self.active[position], &mut body);
-            }
-        }
+            rand::seq::index::sample(rng, others, max_peers)
+                .into_iter()
+                .map(|pick| self.active[if pick == my_pos { others } else { pick }])
+                .collect()
+        };
+        let body = self.encode_lines(&picks, now_ms);
         if body.is_empty() {
             Ok((event, Err(RegistryError::NoActivePeers)))
         } else {
-            Ok((event, Ok(body.freeze())))
+            Ok((event, Ok(Bytes::from(body))))
         }
+    }
+
+    /// The peer-list lines of `slots` (the active ones) at `now_ms`.
+    ///
+    /// At a million peers every record, name and name's bytes is a cache
+    /// miss; read one line at a time, each line waits for three in a row.
+    /// So the fields are gathered in stages whose loads do not depend on
+    /// one another across lines, and the processor overlaps them: the
+    /// records first, then the names, then the names' bytes, then the text.
+    fn encode_lines(&self, slots: &[u32], now_ms: u64) -> Vec<u8> {
+        struct Fields {
+            host: u32,
+            flags: u8,
+            address: u32,
+            port: u16,
+            ttl_secs: u64,
+            registrations: u32,
+            last_registered_s: u32,
+        }
+        let now_s = (now_ms / 1000) as u32;
+        let fields: Vec<Fields> = slots
+            .iter()
+            .map(|slot| &self.slots[*slot as usize])
+            .filter(|record| record.is_active(now_ms))
+            .map(|record| Fields {
+                host: record.host,
+                flags: record.flags,
+                address: record.address,
+                port: record.port,
+                ttl_secs: record.ttl_secs(now_ms),
+                registrations: record.registrations.within_30_days(now_s),
+                last_registered_s: record.last_registered_s,
+            })
+            .collect();
+        let hosts: Vec<&str> = fields.iter().map(|f| &**self.names.get(f.host)).collect();
+        // Touch each name's first byte: brings every name in at once.
+        let touched = hosts.iter().fold(0u8, |acc, host| {
+            acc ^ host.as_bytes().first().copied().unwrap_or(0)
+        });
+        std::hint::black_box(touched);
+        let mut body = Vec::with_capacity(fields.len() * 72);
+        for (f, host) in fields.iter().zip(hosts) {
+            let address = if f.flags & V6 != 0 {
+                IpAddr::V6(*self.v6.get(f.address))
+            } else {
+                IpAddr::V4(Ipv4Addr::from(f.address))
+            };
+            write::peer_fields(
+                host,
+                address,
+                f.port,
+                f.ttl_secs,
+                f.registrations,
+                u64::from(f.last_registered_s),
+                &mut body,
+            );
+        }
+        body
     }
 
     /// Takes off the active list at most `max` peers whose TTL ran out by
@@ -937,29 +1000,13 @@ impl Registry {
 
     /// Puts an inactive record on the active list and its address's chain.
     fn activate(&mut self, slot: u32) {
-        let record = &self.slots[slot as usize];
-        let key = address_key(record.flags, record.address);
-        let hash = self.hasher.hash_one(key);
-        let slots = &self.slots;
-        let head = match self.by_address.find_entry(hash, |s| {
-            let r = &slots[*s as usize];
-            address_key(r.flags, r.address) == key
-        }) {
-            Ok(mut entry) => std::mem::replace(entry.get_mut(), slot),
-            Err(_) => {
-                let (slots, hasher) = (&self.slots, &self.hasher);
-                self.by_address.insert_unique(hash, slot, |s| {
-                    let r = &slots[*s as usize];
-                    hasher.hash_one(address_key(r.flags, r.address))
-                });
-                NONE
-            }
-        };
-        let position = self.active.len() as u32;
-        self.active.push(slot);
-        let record = &mut self.slots[slot as usize];
-        record.next_at_address = head;
-        record.active_pos = position;
+        activate_in(
+            &mut self.slots,
+            &mut self.by_address,
+            &mut self.active,
+            &self.hasher,
+            slot,
+        );
     }
 
     /// Takes a record off the active list and its address's chain, and
@@ -1124,10 +1171,10 @@ impl Registry {
         ((end < self.slots.len()).then_some(end), written)
     }
 
-    /// Decodes one record [`Registry::encode_records`] wrote from `bytes`,
-    /// restores it, and returns its cookie and the bytes it took; `Err`
-    /// says what is wrong.
-    pub fn restore_record(&mut self, bytes: &[u8]) -> Result<(Cookie, usize), String> {
+    /// Decodes one record [`Registry::encode_records`] wrote from `bytes`
+    /// into a new slot of an empty table being restored, without indexing
+    /// it: [`Registry::index_restored`] indexes them all at once.
+    pub fn restore_unindexed(&mut self, bytes: &[u8]) -> Result<Restored, String> {
         let mut cursor = Cursor { bytes, at: 0 };
         let cookie = u64::from_le_bytes(cursor.array()?);
         let deadline_ms = u64::from_le_bytes(cursor.array()?);
@@ -1138,46 +1185,147 @@ impl Registry {
             6 => IpAddr::V6(Ipv6Addr::from(cursor.array::<16>()?)),
             other => return Err(format!("address kind {other}")),
         };
-        let mut names = [String::new(), String::new()];
+        let mut names = [""; 2];
         for name in &mut names {
             let len = cursor.array::<1>()?[0] as usize;
-            *name = std::str::from_utf8(cursor.take(len)?)
-                .map_err(|_| "a name is not UTF-8")?
-                .to_owned();
+            *name = std::str::from_utf8(cursor.take(len)?).map_err(|_| "a name is not UTF-8")?;
         }
         let count = cursor.array::<1>()?[0] as usize;
-        let mut times = Vec::with_capacity(count);
-        for _ in 0..count {
-            times.push(u32::from_le_bytes(cursor.array()?));
-        }
-        let used = cursor.at;
-        if self.slot_of(cookie).is_some() {
-            return Err(format!("cookie {cookie} twice"));
-        }
-        let slot = self.insert(cookie);
+        let registrations = match count {
+            0..=2 => {
+                let mut times = [0u32; 2];
+                for time in times.iter_mut().take(count) {
+                    *time = u32::from_le_bytes(cursor.array()?);
+                }
+                Registrations::Inline {
+                    len: count as u8,
+                    times,
+                }
+            }
+            _ => {
+                let mut times = Vec::with_capacity(count);
+                for _ in 0..count {
+                    times.push(u32::from_le_bytes(cursor.array()?));
+                }
+                Registrations::from_times(times)
+            }
+        };
         let (flags, bits) = match address {
             IpAddr::V4(v4) => (0, u32::from(v4)),
             IpAddr::V6(v6) => (V6, self.v6.intern(&v6, |v| *v)),
         };
-        let host = self.names.intern(names[0].as_str(), boxed);
-        let os = self.names.intern(names[1].as_str(), boxed);
-        let record = &mut self.slots[slot as usize];
-        record.host = host;
-        record.os = os;
-        record.port = port;
-        record.address = bits;
-        record.flags = USED | flags;
-        record.last_registered_s = last_registered_s;
-        record.registrations = Registrations::from_times(times);
-        if deadline_ms > 0 {
-            record.deadline_ms = deadline_ms;
-            self.activate(slot);
-            self.wheel.entry(deadline_ms / 1000).or_default().push(slot);
-        } else {
-            self.inactive.insert((last_registered_s, slot));
-        }
-        Ok((cookie, used))
+        let host = self.names.intern(names[0], boxed);
+        let os = self.names.intern(names[1], boxed);
+        self.slots.push(Record {
+            cookie,
+            deadline_ms,
+            registrations,
+            last_registered_s,
+            host,
+            os,
+            address: bits,
+            active_pos: NONE,
+            next_at_address: NONE,
+            port,
+            flags: USED | flags,
+        });
+        Ok(Restored {
+            slot: self.slots.len() - 1,
+            used: cursor.at,
+        })
     }
+
+    /// Indexes the records [`Registry::restore_unindexed`] restored: the
+    /// cookie table on one thread, the active list, the address chains,
+    /// the deadlines and the eviction order on another. `Err` names a
+    /// cookie restored twice.
+    pub fn index_restored(&mut self) -> Result<(), String> {
+        let cookies: Vec<u64> = self.slots.iter().map(|r| r.cookie).collect();
+        let Registry {
+            slots,
+            by_cookie,
+            by_address,
+            active,
+            wheel,
+            inactive,
+            hasher,
+            ..
+        } = self;
+        let twice = std::thread::scope(|scope| {
+            let cookie_table = scope.spawn(|| {
+                by_cookie.reserve(cookies.len(), |slot| cookies[*slot as usize]);
+                for (slot, &cookie) in cookies.iter().enumerate() {
+                    match by_cookie.entry(
+                        cookie,
+                        |s| cookies[*s as usize] == cookie,
+                        |s| cookies[*s as usize],
+                    ) {
+                        hashbrown::hash_table::Entry::Occupied(_) => return Some(cookie),
+                        hashbrown::hash_table::Entry::Vacant(vacant) => {
+                            vacant.insert(slot as u32);
+                        }
+                    }
+                }
+                None
+            });
+            for slot in 0..slots.len() as u32 {
+                let record = &slots[slot as usize];
+                if record.deadline_ms > 0 {
+                    let second = record.deadline_ms / 1000;
+                    activate_in(slots, by_address, active, hasher, slot);
+                    wheel.entry(second).or_default().push(slot);
+                } else {
+                    inactive.insert((record.last_registered_s, slot));
+                }
+            }
+            cookie_table.join().unwrap_or(None)
+        });
+        match twice {
+            Some(cookie) => Err(format!("cookie {cookie} twice")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What [`Registry::restore_unindexed`] restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restored {
+    /// The slot it took (recovery keeps per-slot facts).
+    pub slot: usize,
+    /// The bytes it took.
+    pub used: usize,
+}
+
+/// [`Registry::activate`] on the fields it changes (so that recovery can
+/// build the cookie table beside it, on another thread).
+fn activate_in(
+    slots: &mut [Record],
+    by_address: &mut HashTable<u32>,
+    active: &mut Vec<u32>,
+    hasher: &DefaultHashBuilder,
+    slot: u32,
+) {
+    let record = &slots[slot as usize];
+    let key = address_key(record.flags, record.address);
+    let hash = hasher.hash_one(key);
+    let head = match by_address.find_entry(hash, |s| {
+        let r = &slots[*s as usize];
+        address_key(r.flags, r.address) == key
+    }) {
+        Ok(mut entry) => std::mem::replace(entry.get_mut(), slot),
+        Err(_) => {
+            by_address.insert_unique(hash, slot, |s| {
+                let r = &slots[*s as usize];
+                hasher.hash_one(address_key(r.flags, r.address))
+            });
+            NONE
+        }
+    };
+    let position = active.len() as u32;
+    active.push(slot);
+    let record = &mut slots[slot as usize];
+    record.next_at_address = head;
+    record.active_pos = position;
 }
 
 fn boxed(text: &str) -> Box<str> {
@@ -1521,9 +1669,10 @@ mod tests {
         let mut back = Registry::new(7200, 100, 100);
         let mut rest = &bytes[..];
         while !rest.is_empty() {
-            let (_, used) = back.restore_record(rest).unwrap();
-            rest = &rest[used..];
+            let done = back.restore_unindexed(rest).unwrap();
+            rest = &rest[done.used..];
         }
+        back.index_restored().unwrap();
         let sorted = |reg: &Registry| {
             let mut v = reg.all(T0 + 5);
             v.sort_by_key(|r| r.cookie);
@@ -1531,7 +1680,12 @@ mod tests {
         };
         assert_eq!(sorted(&back), sorted(&reg));
         back.check().unwrap();
-        assert!(back.restore_record(&bytes[..10]).is_err());
+        assert!(back.restore_unindexed(&bytes[..10]).is_err());
+        // a cookie restored twice is refused
+        let mut twice = Registry::new(7200, 100, 100);
+        let first_len = twice.restore_unindexed(&bytes).unwrap().used;
+        twice.restore_unindexed(&bytes[..first_len]).unwrap();
+        assert!(twice.index_restored().unwrap_err().contains("twice"));
     }
 
     /// One operation of a random history.
@@ -1630,5 +1784,119 @@ mod tests {
             };
             prop_assert_eq!(sorted(&replayed), sorted(&reg));
         }
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    #[ignore = "a timing probe: cargo test --release -p p2p-di-actors --lib timing -- --ignored --nocapture"]
+    fn time_a_thousand_line_reply() {
+        let mut reg = Registry::new(7200, 2_000_000, 256);
+        let now = 1_795_253_400_000;
+        let mut next = 1_000_000_000_000_000u64;
+        let mut cookies = Vec::new();
+        for k in 0..1_000_000u32 {
+            let address = IpAddr::V4(Ipv4Addr::from(0x7f01_0000 + k));
+            let host = format!("peer-{k}");
+            let decided = reg
+                .decide_register(
+                    Registrant::new(&host, "Linux", 65400, None, address),
+                    now,
+                    || {
+                        next += 7919;
+                        next
+                    },
+                )
+                .unwrap();
+            for e in &decided.events {
+                reg.apply(e);
+            }
+            cookies.push(decided.cookie);
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let started = std::time::Instant::now();
+        let mut bytes = 0;
+        for i in 0..2000 {
+            let (_, body) = reg
+                .query(cookies[i * 499 % cookies.len()], now + 1, 1000, &mut rng)
+                .unwrap();
+            bytes += body.unwrap().len();
+        }
+        let per = started.elapsed() / 2000;
+        eprintln!(
+            "query: {per:?} per 1000-line reply ({} bytes each)",
+            bytes / 2000
+        );
+        let started = std::time::Instant::now();
+        for _ in 0..2000 {
+            std::hint::black_box(rand::seq::index::sample(&mut rng, 999_999, 1000));
+        }
+        eprintln!("sample alone: {:?}", started.elapsed() / 2000);
+        // the stages of encode_lines, one at a time
+        let (mut t_pick, mut t_rec, mut t_name, mut t_touch, mut t_enc): (
+            std::time::Duration,
+            std::time::Duration,
+            std::time::Duration,
+            std::time::Duration,
+            std::time::Duration,
+        ) = Default::default();
+        for i in 0..2000 {
+            let t = std::time::Instant::now();
+            let picks: Vec<u32> = rand::seq::index::sample(&mut rng, reg.active.len(), 1000)
+                .into_iter()
+                .map(|p| reg.active[p])
+                .collect();
+            t_pick += t.elapsed();
+            let t = std::time::Instant::now();
+            let recs: Vec<(u32, u32, u16, u64, u32)> = picks
+                .iter()
+                .map(|s| &reg.slots[*s as usize])
+                .map(|r| {
+                    (
+                        r.host,
+                        r.address,
+                        r.port,
+                        r.deadline_ms,
+                        r.last_registered_s,
+                    )
+                })
+                .collect();
+            t_rec += t.elapsed();
+            let t = std::time::Instant::now();
+            let hosts: Vec<&str> = recs.iter().map(|r| &**reg.names.get(r.0)).collect();
+            t_name += t.elapsed();
+            let t = std::time::Instant::now();
+            let touched = hosts.iter().fold(0u8, |a, h| a ^ h.as_bytes()[0]);
+            std::hint::black_box(touched);
+            t_touch += t.elapsed();
+            let t = std::time::Instant::now();
+            let mut body = Vec::with_capacity(72_000);
+            for (r, host) in recs.iter().zip(hosts) {
+                write::peer_fields(
+                    host,
+                    IpAddr::V4(Ipv4Addr::from(r.1)),
+                    r.2,
+                    7200,
+                    1,
+                    u64::from(r.4),
+                    &mut body,
+                );
+            }
+            std::hint::black_box(body);
+            t_enc += t.elapsed();
+            let _ = i;
+        }
+        eprintln!(
+            "stages per reply: pick {:?} records {:?} names {:?} touch {:?} encode {:?}",
+            t_pick / 2000,
+            t_rec / 2000,
+            t_name / 2000,
+            t_touch / 2000,
+            t_enc / 2000
+        );
     }
 }

@@ -13,7 +13,14 @@ use std::net::IpAddr;
 /// The text a field carries on the wire: each `&*`, CR LF, CR or LF
 /// replaced by one space.
 pub fn sanitize(text: &str) -> Cow<'_, str> {
-    if !text.contains(['\r', '\n']) && !text.contains("&*") {
+    // One pass over the bytes: a field is almost always clean.
+    let bytes = text.as_bytes();
+    let clean = bytes.iter().enumerate().all(|(i, b)| match b {
+        b'\r' | b'\n' => false,
+        b'&' => bytes.get(i + 1) != Some(&b'*'),
+        _ => true,
+    });
+    if clean {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -166,6 +173,7 @@ pub fn head_bytes(head: &ResponseHead) -> Bytes {
 /// One line of a peer list, appended to `buf`:
 /// `HOST&*ADDRESS&*PORT&*TTL&*REGISTRATIONS_30D&*LAST_REGISTERED` and CR LF.
 pub fn peer_line(peer: &PeerEntry, buf: &mut BytesMut) {
+    let mut line = Vec::with_capacity(96);
     peer_fields(
         &peer.host,
         peer.address,
@@ -173,11 +181,13 @@ pub fn peer_line(peer: &PeerEntry, buf: &mut BytesMut) {
         peer.ttl_secs,
         peer.registrations_30d,
         peer.last_registered_unix_secs,
-        buf,
+        &mut line,
     );
+    buf.put_slice(&line);
 }
 
-/// [`peer_line`] from borrowed fields (the RS writes from its records).
+/// [`peer_line`] from borrowed fields, into a `Vec` (the RS writes up to
+/// a thousand lines per reply from its records: `Vec`'s appends inline).
 pub fn peer_fields(
     host: &str,
     address: IpAddr,
@@ -185,16 +195,34 @@ pub fn peer_fields(
     ttl_secs: u64,
     registrations_30d: u32,
     last_registered_unix_secs: u64,
-    buf: &mut BytesMut,
+    out: &mut Vec<u8>,
 ) {
-    let mut line = Line::new(buf);
-    line.text(host);
-    line.sep();
-    write_ip(address, line.buf);
-    line.num(port).num(ttl_secs).num(registrations_30d);
-    line.sep();
-    write_rfc3339(last_registered_unix_secs, line.buf);
-    line.end();
+    out.extend_from_slice(sanitize(host).as_bytes());
+    out.extend_from_slice(SEPARATOR);
+    let mut digits = itoa::Buffer::new();
+    match address {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(digits.format(octet).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write as _;
+            let _ = write!(out, "{v6}");
+        }
+    }
+    for number in [u64::from(port), ttl_secs, u64::from(registrations_30d)] {
+        out.extend_from_slice(SEPARATOR);
+        out.extend_from_slice(digits.format(number).as_bytes());
+    }
+    out.extend_from_slice(SEPARATOR);
+    let mut time = [0u8; 20];
+    rfc3339_into(last_registered_unix_secs, &mut time);
+    out.extend_from_slice(&time);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// A peer list body: one CR LF ended line per peer.
@@ -246,51 +274,38 @@ pub fn index_bytes(records: &[IndexRecord]) -> Bytes {
     buf.freeze()
 }
 
-/// An IP address as text (`127.0.0.1`, `::1`): IPv4 without formatting
-/// machinery, since the RS writes one per peer-list line.
-fn write_ip(address: IpAddr, buf: &mut BytesMut) {
-    match address {
-        IpAddr::V4(v4) => {
-            let mut digits = itoa::Buffer::new();
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    buf.put_u8(b'.');
-                }
-                buf.put_slice(digits.format(octet).as_bytes());
-            }
-        }
-        IpAddr::V6(v6) => {
-            use std::fmt::Write as _;
-            let _ = write!(ByteWriter(buf), "{v6}");
-        }
-    }
-}
-
 /// Seconds since the Unix epoch as RFC 3339 UTC (`2026-11-21T09:30:00Z`),
 /// for years 1970 to 9999 (later times are written as the last second of
 /// 9999).
 pub fn write_rfc3339(unix_secs: u64, buf: &mut BytesMut) {
+    let mut time = [0u8; 20];
+    rfc3339_into(unix_secs, &mut time);
+    buf.put_slice(&time);
+}
+
+/// [`write_rfc3339`] into a 20-byte array.
+fn rfc3339_into(unix_secs: u64, out: &mut [u8; 20]) {
     const MAX: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
     let secs = unix_secs.min(MAX);
     let (days, second_of_day) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days);
-    let two = |n: u64, buf: &mut BytesMut| {
-        buf.put_u8(b'0' + (n / 10) as u8);
-        buf.put_u8(b'0' + (n % 10) as u8);
+    let two = |n: u64, at: usize, out: &mut [u8; 20]| {
+        out[at] = b'0' + (n / 10) as u8;
+        out[at + 1] = b'0' + (n % 10) as u8;
     };
-    two(year / 100, buf);
-    two(year % 100, buf);
-    buf.put_u8(b'-');
-    two(month, buf);
-    buf.put_u8(b'-');
-    two(day, buf);
-    buf.put_u8(b'T');
-    two(second_of_day / 3600, buf);
-    buf.put_u8(b':');
-    two(second_of_day / 60 % 60, buf);
-    buf.put_u8(b':');
-    two(second_of_day % 60, buf);
-    buf.put_u8(b'Z');
+    two(year / 100, 0, out);
+    two(year % 100, 2, out);
+    out[4] = b'-';
+    two(month, 5, out);
+    out[7] = b'-';
+    two(day, 8, out);
+    out[10] = b'T';
+    two(second_of_day / 3600, 11, out);
+    out[13] = b':';
+    two(second_of_day / 60 % 60, 14, out);
+    out[16] = b':';
+    two(second_of_day % 60, 17, out);
+    out[19] = b'Z';
 }
 
 /// (year, month, day) of a day count since 1970-01-01 (the proleptic
@@ -307,14 +322,4 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = year_of_era + era * 400 + u64::from(month <= 2);
     (year, month, day)
-}
-
-/// `fmt::Write` into a `BytesMut`.
-struct ByteWriter<'a>(&'a mut BytesMut);
-
-impl std::fmt::Write for ByteWriter<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.put_slice(s.as_bytes());
-        Ok(())
-    }
 }
