@@ -8,7 +8,8 @@
 //! 2. N peers on disk: bytes per peer; then a restart: the store opened and
 //!    the RS's in-memory table rebuilt from it (the RS needs it for TTLs
 //!    and sampling whichever store keeps the records), and the resident
-//!    memory that takes.
+//!    memory that takes (each store in a process of its own, so that one's
+//!    freed memory does not flatter the other).
 //! 3. A full disk (as root: a 1 MiB tmpfs): write until the store refuses,
 //!    free the space, write again without a restart, then reopen: are all
 //!    acknowledged writes there, and does the store start at all?
@@ -357,8 +358,51 @@ fn lines_of_code(path: &str) -> usize {
         .count()
 }
 
+/// Phase 2 for one store, in this process: prints its figures on a line.
+fn scale_only(store: &str, peers: u32) {
+    let root = tempfile::tempdir().unwrap();
+    let (registry, events) = table_of(peers);
+    let at = if store == "ours" {
+        drop(events);
+        ours_at_scale(&root.path().join("ours-scale"), &registry)
+    } else {
+        drop(registry);
+        redb_at_scale(&root.path().join("scale.redb"), &events)
+    };
+    println!(
+        "SCALE {} {} {}",
+        at.disk_bytes,
+        at.restart.as_secs_f64(),
+        at.rss_bytes
+    );
+}
+
+/// Phase 2 for `store` in a child process of this benchmark.
+fn scale_in_child(store: &str, peers: u32) -> AtScale {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--scale-only", store, "--peers", &peers.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("SCALE "))
+        .unwrap_or_else(|| panic!("{store}: {text} {}", String::from_utf8_lossy(&out.stderr)));
+    let f: Vec<f64> = line.split(' ').map(|v| v.parse().unwrap()).collect();
+    AtScale {
+        disk_bytes: f[0] as u64,
+        restart: Duration::from_secs_f64(f[1]),
+        rss_bytes: f[2] as u64,
+    }
+}
+
 fn main() {
     let peers: u32 = arg("--peers", 1_000_000);
+    let only: String = arg("--scale-only", String::new());
+    if !only.is_empty() {
+        scale_only(&only, peers);
+        return;
+    }
     let secs: f64 = arg("--secs", 5.0);
     let clients: usize = arg("--clients", 16);
     let root = tempfile::tempdir().unwrap();
@@ -377,11 +421,8 @@ fn main() {
     );
 
     // 2. N peers on disk, and a restart
-    let (registry, events) = table_of(peers);
-    let ours = ours_at_scale(&root.path().join("ours-scale"), &registry);
-    drop(registry);
-    let redb = redb_at_scale(&root.path().join("scale.redb"), &events);
-    drop(events);
+    let ours = scale_in_child("ours", peers);
+    let redb = scale_in_child("redb", peers);
 
     // 3. a full disk
     let (ours_full, redb_full) = match SmallDisk::mount(&root.path().join("disk")) {

@@ -1,10 +1,10 @@
 //! The command line: `p2p-di rs`, `p2p-di peer`, `p2p-di lab`.
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use p2p_di_actors::config::{self, LogConfig, LogFormat, LogLevel, PeerConfig, RsConfig};
 use p2p_di_actors::peer::downloader::{Fetch, Outcome};
-use p2p_di_actors::peer::link::{Leave, WaitJoined};
+use p2p_di_actors::peer::link::{LeaveNetwork, WaitJoined};
 use serde::{de::DeserializeOwned, Serialize};
 use slog::{info, warn, Logger};
 use std::future::Future;
@@ -31,33 +31,6 @@ enum Command {
     Lab(LabArgs),
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Level {
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Trace,
-}
-
-impl From<Level> for LogLevel {
-    fn from(level: Level) -> Self {
-        match level {
-            Level::Error => LogLevel::Error,
-            Level::Warn => LogLevel::Warn,
-            Level::Info => LogLevel::Info,
-            Level::Debug => LogLevel::Debug,
-            Level::Trace => LogLevel::Trace,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    Term,
-    Json,
-}
-
 /// Flags every daemon takes.
 #[derive(Debug, Args)]
 struct Common {
@@ -69,22 +42,19 @@ struct Common {
     print_config: bool,
     /// error, warn, info, debug (every message head) or trace.
     #[arg(long, value_name = "LEVEL")]
-    log_level: Option<Level>,
+    log_level: Option<LogLevel>,
     /// term or json.
     #[arg(long, value_name = "FORMAT")]
-    log_format: Option<Format>,
+    log_format: Option<LogFormat>,
 }
 
 impl Common {
     fn apply_log(&self, log: &mut LogConfig) {
         if let Some(level) = self.log_level {
-            log.level = level.into();
+            log.level = level;
         }
         if let Some(format) = self.log_format {
-            log.format = match format {
-                Format::Term => LogFormat::Term,
-                Format::Json => LogFormat::Json,
-            };
+            log.format = format;
         }
     }
 
@@ -125,10 +95,10 @@ where
 {
     crate::raise_fd_limit();
     p2p_di_actors::fault::arm_from_env();
-    let log = crate::root_logger(log_config);
-    let result = actix::System::new().block_on(body(log.clone()));
-    // Dropping the last logger flushes the asynchronous drain.
-    drop(log);
+    let (log, flushed) = crate::root_logger(log_config);
+    let result = actix::System::new().block_on(body(log));
+    // Every line logged so far is written before the process exits.
+    drop(flushed);
     result
 }
 
@@ -196,7 +166,7 @@ struct LabArgs {
     /// Log level of the peers and the RS (default warn, to keep the
     /// progress display readable).
     #[arg(long, value_name = "LEVEL")]
-    log_level: Option<Level>,
+    log_level: Option<LogLevel>,
 }
 
 /// Runs the command the user chose.
@@ -255,7 +225,7 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
             () = wait_for_shutdown(&log) => {}
             fatal = peer.fatal.recv() => return Err(anyhow::Error::new(fatal).context("the peer stopped")),
         }
-        let leaving = peer.link.send(Leave);
+        let leaving = peer.link.send(LeaveNetwork);
         match tokio::time::timeout(Duration::from_secs(5), leaving).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(err))) => warn!(log, "leave failed"; "err" => %err),
@@ -278,11 +248,11 @@ fn run_lab(args: LabArgs) -> anyhow::Result<()> {
         .transpose()
         .map_err(|err| anyhow::anyhow!("--sweep {err}"))?;
     let log_config = LogConfig {
-        level: args.log_level.map_or(LogLevel::Warn, LogLevel::from),
+        level: args.log_level.unwrap_or(LogLevel::Warn),
         ..LogConfig::default()
     };
     crate::raise_fd_limit();
-    let log = crate::root_logger(&log_config);
+    let (log, flushed) = crate::root_logger(&log_config);
     let options = crate::lab::LabOptions {
         files: args.files,
         out: args.out,
@@ -294,6 +264,7 @@ fn run_lab(args: LabArgs) -> anyhow::Result<()> {
     };
     let result = crate::lab::run(&options, &log).map(|_| ());
     drop(log);
+    drop(flushed);
     result
 }
 
@@ -321,7 +292,9 @@ fn run_rs(args: RsArgs) -> anyhow::Result<()> {
                 return Err(anyhow::Error::new(fatal).context("the registration server stopped"))
             }
         }
-        rs.flush().await;
+        if let Err(err) = rs.flush().await {
+            warn!(log, "the journal's last writes failed"; "err" => %err);
+        }
         info!(log, "registration server stopped");
         Ok(())
     })

@@ -24,8 +24,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// The root logger: to stderr, as terminal lines or JSON, at `config.level`.
-pub fn root_logger(config: &LogConfig) -> Logger {
+/// The root logger: to stderr, as terminal lines or JSON, at `config.level`,
+/// and the guard of its asynchronous drain: dropping the guard writes out
+/// every line logged so far, whoever still holds a logger (a thread of the
+/// daemon's own, say, when the daemon exits on a fatal failure).
+pub fn root_logger(config: &LogConfig) -> (Logger, slog_async::AsyncGuard) {
     let level = match config.level {
         LogLevel::Error => slog::Level::Error,
         LogLevel::Warn => slog::Level::Warning,
@@ -33,18 +36,19 @@ pub fn root_logger(config: &LogConfig) -> Logger {
         LogLevel::Debug => slog::Level::Debug,
         LogLevel::Trace => slog::Level::Trace,
     };
-    let drain = match config.format {
+    let (drain, guard) = match config.format {
         LogFormat::Term => {
             let decorator = slog_term::PlainDecorator::new(std::io::stderr());
             let drain = slog_term::FullFormat::new(decorator).build().fuse();
-            slog_async::Async::new(drain).chan_size(8192).build().fuse()
+            slog_async::Async::new(drain).chan_size(8192).build_with_guard()
         }
         LogFormat::Json => {
             let drain = slog_json::Json::default(std::io::stderr()).fuse();
-            slog_async::Async::new(drain).chan_size(8192).build().fuse()
+            slog_async::Async::new(drain).chan_size(8192).build_with_guard()
         }
     };
-    Logger::root(drain.filter_level(level).fuse(), o!())
+    let log = Logger::root(drain.fuse().filter_level(level).fuse(), o!());
+    (log, guard)
 }
 
 /// Raises the open-file limit as far as allowed: a server must be able to

@@ -17,8 +17,12 @@ fn names_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The cookie the peer saved in `dir` (written just after it registered:
+/// waited for).
 fn saved_cookie(dir: &Path) -> String {
-    let text = std::fs::read_to_string(dir.join(".p2p-di-cookie")).unwrap();
+    let path = dir.join(".p2p-di-cookie");
+    wait_until(Duration::from_secs(5), "the saved cookie", || path.exists());
+    let text = std::fs::read_to_string(path).unwrap();
     text.trim().rsplit('\t').next().unwrap().to_owned()
 }
 

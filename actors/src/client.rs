@@ -53,16 +53,6 @@ pub enum ClientError {
     },
 }
 
-impl ClientError {
-    /// Whether the peer never answered (refused, unreachable, silent).
-    pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            ClientError::Connect { .. } | ClientError::Timeout { .. }
-        )
-    }
-}
-
 /// What a GET RFC brought.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetched {

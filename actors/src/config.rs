@@ -82,6 +82,7 @@ pub fn to_ron<T: Serialize>(config: &T) -> String {
 
 /// How much a log shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     /// Failures only.
@@ -99,6 +100,7 @@ pub enum LogLevel {
 
 /// How a log is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -192,7 +194,7 @@ pub struct RsConfig {
     /// Seconds between stats lines in the log (0: none).
     pub stats_interval_secs: u64,
     /// The journal is compacted into a snapshot once it holds this many
-    /// events, or as many as there are records if that is more.
+    /// events, or a quarter as many as there are records if that is more.
     pub compact_after_events: u64,
     /// Per-connection limits.
     pub limits: ServerLimits,

@@ -51,9 +51,9 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 /// Longest a session keeps reading after its reply.
-pub const LINGER: Duration = Duration::from_secs(2);
+pub(crate) const LINGER: Duration = Duration::from_secs(2);
 /// Most a session reads and drops after its request.
-pub const LINGER_BYTES: usize = 1 << 20;
+pub(crate) const LINGER_BYTES: usize = 1 << 20;
 /// Largest body chunk written at once (an unthrottled body).
 const CHUNK: usize = 64 * 1024;
 /// Most 503 replies written at once; past it, connections over the limit

@@ -146,14 +146,14 @@ impl Supervision {
 
 /// Counts failures in a sliding window.
 #[derive(Debug, Clone)]
-pub struct Intensity {
+struct Intensity {
     config: SupervisionConfig,
     failures: VecDeque<Instant>,
 }
 
 impl Intensity {
     /// No failures yet.
-    pub fn new(config: SupervisionConfig) -> Self {
+    fn new(config: SupervisionConfig) -> Self {
         Intensity {
             config,
             failures: VecDeque::new(),
@@ -161,7 +161,7 @@ impl Intensity {
     }
 
     /// Records a failure at `now`; `false` when it is one too many.
-    pub fn allow(&mut self, now: Instant) -> bool {
+    fn allow(&mut self, now: Instant) -> bool {
         let window = Duration::from_secs(self.config.restart_window_secs);
         while self
             .failures

@@ -118,7 +118,7 @@ async fn the_running_rs_compacts_its_journal_and_loses_nothing() {
         assert!(std::time::Instant::now() < deadline, "no snapshot");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    rs.flush().await;
+    rs.flush().await.unwrap();
     assert!(state.join("journal.1").exists());
     assert!(!state.join("journal.0").exists());
     let recovered = rs::journal::recover(&state, 7200, 100, 100).unwrap();

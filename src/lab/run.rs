@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use p2p_di_actors::config::{PeerConfig, RsConfig};
 use p2p_di_actors::peer::downloader::{DownloadFinished, Fetch, Outcome, RefreshIndex, Subscribe};
-use p2p_di_actors::peer::link::{Leave, LinkError, QueryPeers, WaitJoined};
+use p2p_di_actors::peer::link::{GetPeerList, LeaveNetwork, LinkError, WaitJoined};
 use p2p_di_actors::peer::{self, folder, PeerHandle};
 use p2p_di_actors::rs;
 use slog::Logger;
@@ -202,7 +202,8 @@ pub fn run(job: &Job<'_>, progress: &MultiProgress, log: &Logger) -> anyhow::Res
             _ => distribution(name, setup, corpus, &peers).await,
         };
         for peer in &peers {
-            let _ = tokio::time::timeout(Duration::from_secs(2), peer.link.send(Leave)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), peer.link.send(LeaveNetwork)).await;
         }
         result
     })?;
@@ -334,11 +335,11 @@ async fn scenario(
     outcome
         .checks
         .push((format!("A downloaded RFC {number} from B"), got));
-    let left = matches!(b.link.send(Leave).await, Ok(Ok(())));
+    let left = matches!(b.link.send(LeaveNetwork).await, Ok(Ok(())));
     outcome
         .checks
         .push(("B sent LEAVE and the RS answered 200 OK".into(), left));
-    let told = a.link.send(QueryPeers).await;
+    let told = a.link.send(GetPeerList).await;
     let none_active = matches!(told, Ok(Err(LinkError::NoActivePeers)));
     outcome.checks.push((
         "A's next PQUERY was answered 404 No Active Peers".into(),

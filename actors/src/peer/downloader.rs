@@ -17,13 +17,13 @@
 //!
 //! ```text
 //! Fetch ─► Lookup (store, once per batch) ─► plan per RFC
-//!   plan: QueryPeers ─► link ─► PQUERY ─► RS
+//!   plan: QueryPeers ─► GetPeerList ─► link ─► PQUERY ─► RS
 //!         FetchIndex ─► GET RFC-Index ─► peer; MergeIndex ─► store (returns the holders)
 //!         Get        ─► GET RFC ─► holder ─► temp file; Commit ─► store
 //! ```
 
 use super::folder::{self, Folder, SaveError};
-use super::link::{LinkError, QueryPeers, RsLinkActor};
+use super::link::{GetPeerList, LinkError, RsLinkActor};
 use super::store::{Commit, Known, Lookup, MergeIndex, StoreActor};
 use crate::client::{exchange, fetch_document, ClientError, Fetched};
 use crate::server::SharedBucket;
@@ -272,7 +272,7 @@ impl DownloaderActor {
         debug!(self.log, "download step"; "rfc" => number, "action" => ?action);
         match action {
             Action::QueryPeers => {
-                ctx.spawn(self.link.send(QueryPeers).into_actor(self).map(
+                ctx.spawn(self.link.send(GetPeerList).into_actor(self).map(
                     move |answer, act, ctx| {
                         let event = match answer {
                             Ok(Ok(peers)) => PlanEvent::Peers(peers),
@@ -541,7 +541,7 @@ impl Handler<RefreshIndex> for DownloaderActor {
         let parallel = self.config.max_parallel_indexes.max(1);
         Box::pin(
             self.link
-                .send(QueryPeers)
+                .send(GetPeerList)
                 .into_actor(self)
                 .then(move |answer, act, _| {
                     async move {
@@ -726,6 +726,7 @@ async fn transfer(
     let length = match fetched {
         Ok(length) => length,
         Err(attempt) => {
+            // A leftover (the removal failed too) is removed at the next start.
             let _ = tokio::fs::remove_file(&temp).await;
             return Err(attempt);
         }

@@ -338,9 +338,10 @@ pub fn commit(
     })
 }
 
-/// Saves `body` as RFC `number` in one go (for tools and tests): a
-/// temporary file written and synced, then [`commit`].
-pub fn save(dir: &Path, number: RfcNumber, title: &str, body: &[u8]) -> Result<(), SaveError> {
+/// Saves `body` as RFC `number` in one go: a temporary file written and
+/// synced, then [`commit`].
+#[cfg(test)]
+fn save(dir: &Path, number: RfcNumber, title: &str, body: &[u8]) -> Result<(), SaveError> {
     let temp = partial_path(dir, number);
     let written = (|| {
         let mut file = File::create(&temp).map_err(io_err(&temp))?;

@@ -5,7 +5,7 @@
 //! again when the RS answers 403 (it forgot or expired us) or cannot be
 //! reached, retrying with a doubling backoff, and sends LEAVE when told.
 //! Registration is its state alone: asked for the peer list
-//! ([`QueryPeers`]) while not registered, it answers once it is (or when
+//! ([`GetPeerList`]) while not registered, it answers once it is (or when
 //! its patience runs out); a PQUERY answered 403 sends it back to
 //! registering, and the question is asked again once.
 
@@ -50,20 +50,21 @@ pub enum LinkError {
     Unexpected(String),
 }
 
-/// Ask the RS for the active peers (PQUERY).
+/// Get the active peers from the RS (PQUERY).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<PeerEntry>, LinkError>")]
-pub struct QueryPeers;
+pub struct GetPeerList;
 
-/// Leave the RS (LEAVE) and stop registering again, until [`Join`].
+/// Leave the network (LEAVE) and stop registering again, until
+/// [`JoinNetwork`].
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), LinkError>")]
-pub struct Leave;
+pub struct LeaveNetwork;
 
-/// Register again after a [`Leave`] (with the saved cookie).
+/// Join the network again after a [`LeaveNetwork`] (with the saved cookie).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct Join;
+pub struct JoinNetwork;
 
 /// Resolves once the peer is registered.
 #[derive(Debug, Message)]
@@ -316,10 +317,10 @@ impl Supervised for RsLinkActor {
     }
 }
 
-impl Handler<QueryPeers> for RsLinkActor {
+impl Handler<GetPeerList> for RsLinkActor {
     type Result = ResponseActFuture<Self, Result<Vec<PeerEntry>, LinkError>>;
 
-    fn handle(&mut self, _: QueryPeers, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _: GetPeerList, _: &mut Self::Context) -> Self::Result {
         if self.left {
             return Box::pin(actix::fut::ready(Err(LinkError::NotJoined)));
         }
@@ -355,10 +356,10 @@ impl Handler<QueryPeers> for RsLinkActor {
     }
 }
 
-impl Handler<Leave> for RsLinkActor {
+impl Handler<LeaveNetwork> for RsLinkActor {
     type Result = ResponseActFuture<Self, Result<(), LinkError>>;
 
-    fn handle(&mut self, _: Leave, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _: LeaveNetwork, _: &mut Self::Context) -> Self::Result {
         self.left = true;
         let Some(cookie) = self.cookie.filter(|_| self.joined) else {
             return Box::pin(actix::fut::ready(Err(LinkError::NotJoined)));
@@ -385,10 +386,10 @@ impl Handler<Leave> for RsLinkActor {
     }
 }
 
-impl Handler<Join> for RsLinkActor {
+impl Handler<JoinNetwork> for RsLinkActor {
     type Result = ();
 
-    fn handle(&mut self, _: Join, ctx: &mut Self::Context) {
+    fn handle(&mut self, _: JoinNetwork, ctx: &mut Self::Context) {
         self.left = false;
         if !self.joined {
             self.join(ctx);

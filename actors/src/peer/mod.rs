@@ -61,7 +61,7 @@ pub enum PeerError {
 
 /// The peer's RFC server as a [`Service`].
 #[derive(Clone)]
-pub struct PeerService {
+pub(crate) struct PeerService {
     store: Addr<StoreActor>,
     origin: Origin,
 }

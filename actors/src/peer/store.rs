@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 /// Documents up to this size are cached in memory; larger ones are read
 /// from their file as they are sent.
-pub const CACHED_UP_TO: u64 = 1 << 20;
+pub(crate) const CACHED_UP_TO: u64 = 1 << 20;
 
 /// The RFC index encoded as a GET RFC-Index body.
 #[derive(Debug, Message)]

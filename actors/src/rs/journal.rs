@@ -55,7 +55,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// The longest a TTL reset waits before it is written.
-pub const LAZY_FLUSH: Duration = Duration::from_millis(500);
+pub(crate) const LAZY_FLUSH: Duration = Duration::from_millis(500);
 
 const SNAPSHOT: &str = "snapshot";
 const SNAPSHOT_TMP: &str = "snapshot.tmp";

@@ -81,7 +81,7 @@ fn lock_state(dir: &std::path::Path) -> Result<std::fs::File, RsError> {
 
 /// The RS as a [`Service`]: requests become registry messages.
 #[derive(Clone)]
-pub struct RsService {
+pub(crate) struct RsService {
     registry: Addr<RegistryActor>,
     origin: Origin,
 }
@@ -161,8 +161,11 @@ pub struct RsHandle {
 
 impl RsHandle {
     /// Writes whatever the journal still buffers, and waits for it.
-    pub async fn flush(&self) {
-        let _ = self.journal.flush().await;
+    pub async fn flush(&self) -> Result<(), JournalError> {
+        self.journal
+            .flush()
+            .await
+            .unwrap_or(Err(JournalError::Stopped))
     }
 }
 

@@ -34,10 +34,10 @@ use tokio::sync::oneshot;
 /// Records a compaction slice encodes at most.
 const SLICE: usize = 16_384;
 /// Peers one sweep takes off the active list at most.
-pub const EXPIRY_SLICE: usize = 10_000;
+pub(crate) const EXPIRY_SLICE: usize = 10_000;
 
 /// The one place a registry refusal becomes a wire status.
-pub fn status_of(err: RegistryError) -> Status {
+pub(crate) fn status_of(err: RegistryError) -> Status {
     match err {
         RegistryError::Forbidden => Status::Forbidden,
         RegistryError::Full | RegistryError::AddressFull => Status::ServiceUnavailable,
@@ -185,8 +185,8 @@ pub struct RegistryConfig {
     pub max_peers_per_reply: usize,
     /// Seconds between stats lines in the log (0: none).
     pub stats_interval_secs: u64,
-    /// Events after which the journal is compacted (at least as many as
-    /// there are records).
+    /// Events after which the journal is compacted (at least a quarter as
+    /// many as there are records).
     pub compact_after_events: u64,
 }
 
@@ -329,11 +329,11 @@ impl RegistryActor {
     }
 
     /// Counts `count` journaled events; starts a compaction when the
-    /// journal since the last snapshot outgrew the table (so a restart
-    /// replays at most as many events as there are records).
+    /// journal since the last snapshot holds a quarter as many events as
+    /// there are records (so a restart replays a short tail).
     fn journaled(&mut self, count: u64, ctx: &mut Context<Self>) {
         self.since_snapshot += count;
-        let threshold = (self.registry.len() as u64).max(self.config.compact_after_events);
+        let threshold = (self.registry.len() as u64 / 4).max(self.config.compact_after_events);
         if self.since_snapshot > threshold && self.compacting.is_none() {
             self.compact(ctx);
         }

@@ -17,12 +17,12 @@
 
 use crate::wire::{write, IndexRecord, RfcNumber, MAX_NAME_BYTES};
 use bytes::{Bytes, BytesMut};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The TTL of an index record, in seconds.
-pub const RECORD_TTL_SECS: u64 = 7200;
+pub(crate) const RECORD_TTL_SECS: u64 = 7200;
 /// Longest title taken from a remote index, in bytes.
-pub const MAX_TITLE_BYTES: usize = 1024;
+pub(crate) const MAX_TITLE_BYTES: usize = 1024;
 
 /// The RFC server holding a document: its host name and port, as it
 /// registered them with the RS.
@@ -155,12 +155,14 @@ impl RfcIndex {
     }
 
     /// Whether this peer holds `number`.
-    pub fn has_local(&self, number: RfcNumber) -> bool {
+    #[cfg(test)]
+    fn has_local(&self, number: RfcNumber) -> bool {
         self.records.contains_key(&(number, self.me.clone()))
     }
 
     /// The numbers this peer holds.
-    pub fn local_numbers(&self) -> Vec<RfcNumber> {
+    #[cfg(test)]
+    fn local_numbers(&self) -> Vec<RfcNumber> {
         self.records
             .iter()
             .filter(|(_, e)| e.deadline_ms.is_none())
@@ -385,7 +387,8 @@ impl RfcIndex {
     }
 
     /// The distinct holders named by remote records.
-    pub fn remote_holders(&self) -> HashSet<&Holder> {
+    #[cfg(test)]
+    fn remote_holders(&self) -> std::collections::HashSet<&Holder> {
         self.by_holder.keys().collect()
     }
 
@@ -400,7 +403,8 @@ impl RfcIndex {
     }
 
     /// Bytes the index takes on the wire, at most.
-    pub fn wire_bytes(&self) -> usize {
+    #[cfg(test)]
+    fn wire_bytes(&self) -> usize {
         self.bytes
     }
 }

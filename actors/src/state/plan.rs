@@ -29,9 +29,9 @@ use std::net::SocketAddr;
 
 /// A peer list at least this long may be a sample of a larger one (the RS
 /// bounds its replies): once it is exhausted, the RS is asked again.
-pub const FULL_LIST: usize = 1000;
+pub(crate) const FULL_LIST: usize = 1000;
 /// Most peer lists one download asks for.
-pub const MAX_ROUNDS: u32 = 3;
+pub(crate) const MAX_ROUNDS: u32 = 3;
 
 /// A holder to try, with the address to dial.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,7 +34,8 @@ use std::hash::{BuildHasher, Hash};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The window of the registration count.
-pub const THIRTY_DAYS_MS: u64 = 30 * 24 * 3600 * 1000;
+#[cfg(test)]
+const THIRTY_DAYS_MS: u64 = 30 * 24 * 3600 * 1000;
 const THIRTY_DAYS_S: u32 = 30 * 24 * 3600;
 /// A slot number meaning "none".
 const NONE: u32 = u32::MAX;
@@ -330,6 +331,8 @@ struct Record {
 
 const USED: u8 = 1;
 const V6: u8 = 2;
+/// The record has its (one) entry in the deadline wheel.
+const FILED: u8 = 4;
 
 impl Record {
     fn is_active(&self, now_ms: u64) -> bool {
@@ -423,7 +426,7 @@ pub struct RegistryCounts {
     pub active: usize,
     /// Distinct host and OS names kept.
     pub names: usize,
-    /// Deadlines waiting in the timing wheel (some of them stale).
+    /// Deadlines waiting in the timing wheel: at most one per record.
     pub wheel_entries: usize,
 }
 
@@ -445,10 +448,15 @@ pub struct Registry {
     max_peers_per_address: usize,
     slots: Vec<Record>,
     free: Vec<u32>,
+    /// Slots of evicted records waiting for their wheel entry to go.
+    unfreed: usize,
     by_cookie: HashTable<u32>,
     by_address: HashTable<u32>,
     active: Vec<u32>,
-    /// Slots by the second of their deadline (stale entries are skipped).
+    /// Slots by the second of their deadline, at most one entry per record
+    /// (its `FILED` flag): a TTL reset leaves the entry where it is, and the
+    /// sweep files the record again at its later deadline. So the wheel
+    /// holds one entry per active peer however often they reset.
     wheel: BTreeMap<u64, Vec<u32>>,
     /// (last registration second, slot) of every inactive record: the
     /// eviction order.
@@ -472,6 +480,7 @@ impl Registry {
             max_peers_per_address: max_peers_per_address.max(1),
             slots: Vec::new(),
             free: Vec::new(),
+            unfreed: 0,
             by_cookie: HashTable::new(),
             by_address: HashTable::new(),
             active: Vec::new(),
@@ -505,7 +514,7 @@ impl Registry {
 
     /// Number of records, active or not.
     pub fn len(&self) -> usize {
-        self.slots.len() - self.free.len()
+        self.slots.len() - self.free.len() - self.unfreed
     }
 
     /// Whether the table is empty.
@@ -521,11 +530,6 @@ impl Registry {
             names: self.names.len(),
             wheel_entries: self.wheel.values().map(Vec::len).sum(),
         }
-    }
-
-    /// The TTL, in milliseconds.
-    pub fn ttl_ms(&self) -> u64 {
-        self.ttl_ms
     }
 
     fn slot_of(&self, cookie: Cookie) -> Option<u32> {
@@ -837,13 +841,22 @@ impl Registry {
             };
             while let Some(slot) = slots.pop() {
                 visited += 1;
-                let record = &self.slots[slot as usize];
-                if record.flags & USED != 0
-                    && record.active_pos != NONE
-                    && record.deadline_ms <= now_ms
-                {
-                    self.deactivate(slot);
-                    expired += 1;
+                let record = &mut self.slots[slot as usize];
+                record.flags &= !FILED;
+                if record.flags & USED == 0 {
+                    // An evicted record's slot, free once its entry is gone.
+                    self.free.push(slot);
+                    self.unfreed -= 1;
+                } else if record.active_pos != NONE {
+                    if record.deadline_ms <= now_ms {
+                        self.deactivate(slot);
+                        expired += 1;
+                    } else {
+                        // Reset since it was filed: file it at its deadline.
+                        let second = record.deadline_ms / 1000;
+                        record.flags |= FILED;
+                        self.wheel.entry(second).or_default().push(slot);
+                    }
                 }
                 if visited >= max {
                     if !slots.is_empty() {
@@ -883,9 +896,9 @@ impl Registry {
                 if let Some(slot) = self.slot_of(cookie) {
                     let record = &mut self.slots[slot as usize];
                     if record.active_pos != NONE {
+                        // Later than before: its wheel entry, earlier, will
+                        // file it again when swept.
                         record.deadline_ms = at_ms.saturating_add(self.ttl_ms);
-                        let second = record.deadline_ms / 1000;
-                        self.wheel.entry(second).or_default().push(slot);
                     }
                 }
             }
@@ -957,13 +970,23 @@ impl Registry {
         record.os = os;
         record.port = port;
         record.address = bits;
-        record.flags = USED | flags;
+        record.flags = USED | flags | (record.flags & FILED);
         record.deadline_ms = at_ms.saturating_add(self.ttl_ms);
         record.last_registered_s = at_s;
         record.registrations.count(at_s);
-        let second = record.deadline_ms / 1000;
         self.activate(slot);
-        self.wheel.entry(second).or_default().push(slot);
+        self.file(slot);
+    }
+
+    /// Puts `slot` in the wheel at its deadline, unless it is there
+    /// already (at an earlier second: the sweep files it again then).
+    fn file(&mut self, slot: u32) {
+        let record = &mut self.slots[slot as usize];
+        if record.flags & FILED == 0 {
+            record.flags |= FILED;
+            let second = record.deadline_ms / 1000;
+            self.wheel.entry(second).or_default().push(slot);
+        }
     }
 
     /// A new record for `cookie`, inactive, not yet on any index but the
@@ -1076,9 +1099,15 @@ impl Registry {
             self.v6.release(bits);
         }
         let record = &mut self.slots[slot as usize];
-        record.flags = 0;
+        record.flags &= FILED;
         record.registrations = Registrations::EMPTY;
-        self.free.push(slot);
+        // A slot still in the wheel is freed when the sweep takes it out,
+        // so that a new record never inherits its entry.
+        if record.flags & FILED == 0 {
+            self.free.push(slot);
+        } else {
+            self.unfreed += 1;
+        }
     }
 
     /// Checks the table's indexes against its records; `Err` names the
@@ -1115,6 +1144,18 @@ impl Registry {
                 "{active} active records, {} on the list",
                 self.active.len()
             ));
+        }
+        let filed = self.slots.iter().filter(|r| r.flags & FILED != 0).count();
+        let entries: usize = self.wheel.values().map(Vec::len).sum();
+        if filed != entries {
+            return Err(format!("{filed} records filed, {entries} wheel entries"));
+        }
+        if self
+            .slots
+            .iter()
+            .any(|r| r.active_pos != NONE && r.flags & FILED == 0)
+        {
+            return Err("an active record is not in the wheel".into());
         }
         if self.len() - active != self.inactive.len() {
             return Err("inactive index out of step".into());
@@ -1273,6 +1314,7 @@ impl Registry {
                 if record.deadline_ms > 0 {
                     let second = record.deadline_ms / 1000;
                     activate_in(slots, by_address, active, hasher, slot);
+                    slots[slot as usize].flags |= FILED;
                     wheel.entry(second).or_default().push(slot);
                 } else {
                     inactive.insert((record.last_registered_s, slot));
@@ -1647,6 +1689,31 @@ mod tests {
         }
         assert_eq!(reg.counts().names, 4);
         assert_eq!(reg.view(decided.cookie, T0 + 2).unwrap().host, "other");
+        reg.check().unwrap();
+    }
+
+    #[test]
+    fn ttl_resets_keep_one_wheel_entry_per_peer() {
+        let mut reg = Registry::new(10, 100, 100);
+        let a = register(&mut reg, 1, None, T0).cookie;
+        let b = register(&mut reg, 2, None, T0).cookie;
+        for step in 1..=1000 {
+            reg.keep_alive(a, T0 + step).unwrap();
+            list(&mut reg, b, T0 + step).unwrap();
+        }
+        assert_eq!(reg.counts().wheel_entries, 2);
+        // the sweep files them again at their later deadlines, and expires
+        // them in time
+        assert_eq!(reg.expire_due(T0 + 10_999, 100).expired, 0);
+        assert_eq!(reg.counts().wheel_entries, 2);
+        assert!(reg.view(a, T0 + 10_999).unwrap().active);
+        assert_eq!(reg.expire_due(T0 + 12_000, 100).expired, 2);
+        assert_eq!(reg.counts().wheel_entries, 0);
+        // leaving and coming back does not add entries either
+        let c = register(&mut reg, 3, None, T0 + 20_000).cookie;
+        leave(&mut reg, c, T0 + 20_001);
+        register(&mut reg, 3, Some(c), T0 + 20_002);
+        assert_eq!(reg.counts().wheel_entries, 1);
         reg.check().unwrap();
     }
 

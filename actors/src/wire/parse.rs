@@ -33,7 +33,7 @@ fn malformed(what: impl Into<String>) -> Malformed {
 }
 
 /// The fields of a head line, split at every `&*`.
-pub fn split_fields(line: &[u8]) -> Vec<&[u8]> {
+pub(crate) fn split_fields(line: &[u8]) -> Vec<&[u8]> {
     let mut fields = Vec::with_capacity(8);
     let mut rest = line;
     while let Some(at) = find_separator(rest) {

@@ -163,13 +163,6 @@ pub fn write_head(head: &ResponseHead, buf: &mut BytesMut) {
     line.end();
 }
 
-/// A response head line as bytes.
-pub fn head_bytes(head: &ResponseHead) -> Bytes {
-    let mut buf = BytesMut::with_capacity(96);
-    write_head(head, &mut buf);
-    buf.freeze()
-}
-
 /// One line of a peer list, appended to `buf`:
 /// `HOST&*ADDRESS&*PORT&*TTL&*REGISTRATIONS_30D&*LAST_REGISTERED` and CR LF.
 pub fn peer_line(peer: &PeerEntry, buf: &mut BytesMut) {
