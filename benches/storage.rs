@@ -137,7 +137,7 @@ fn ours_at(dir: &Path) -> (Journal, p2p_di_actors::supervise::FatalReceiver) {
     let recovered = journal::recover(dir, 7200, 2_000_000, 256).unwrap();
     let (fatal, fatal_rx) = p2p_di_actors::supervise::fatal_channel();
     (
-        Journal::start(dir, &recovered, quiet(), fatal).unwrap(),
+        Journal::start(dir, &recovered, quiet(), fatal, None).unwrap(),
         fatal_rx,
     )
 }

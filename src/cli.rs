@@ -1,20 +1,22 @@
-//! The command line: `p2p-di rs`, `p2p-di peer`, `p2p-di lab`.
+//! The command line: the daemons (`p2p-di rs`, `p2p-di peer`), the lab,
+//! and the tools (`p2p-di ctl`, `p2p-di index`, `p2p-di get`).
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use p2p_di_actors::config::{self, LogConfig, LogFormat, LogLevel, PeerConfig, RsConfig};
 use p2p_di_actors::peer::downloader::{Fetch, Outcome};
 use p2p_di_actors::peer::link::{LeaveNetwork, WaitJoined};
+use p2p_di_actors::peer::store::Rescan;
 use serde::{de::DeserializeOwned, Serialize};
 use slog::{info, warn, Logger};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// P2P-DI/1.0: share IETF RFCs peer to peer through a distributed index.
 #[derive(Debug, Parser)]
-#[command(name = "p2p-di", version, about)]
+#[command(name = "p2p-di", version, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +31,13 @@ enum Command {
     /// Run the experiments (the built-in suite by default) and write
     /// download-time curves, CSV and a report.
     Lab(LabArgs),
+    /// Talk to a running daemon through its admin endpoint.
+    Ctl(crate::ctl::CtlArgs),
+    /// Print a peer's RFC index (one GET RFC-Index exchange; no daemon).
+    Index(crate::ctl::IndexArgs),
+    /// Download RFCs without a daemon: register, download, save, leave.
+    /// Exits 0 only if every RFC was saved.
+    Get(crate::ctl::GetArgs),
 }
 
 /// Flags every daemon takes.
@@ -37,7 +46,8 @@ struct Common {
     /// A RON config file; flags override what it says.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Print the default config as RON and exit.
+    /// Print the configuration this command would run with (the file's,
+    /// or the defaults, with the flags applied) as RON, and exit.
     #[arg(long)]
     print_config: bool,
     /// error, warn, info, debug (every message head) or trace.
@@ -58,22 +68,28 @@ impl Common {
         }
     }
 
-    /// The config to run with: the file's (or the defaults) with the log
-    /// flags applied; `None` when `--print-config` printed the defaults.
-    fn config<T>(&self, log: fn(&mut T) -> &mut LogConfig) -> anyhow::Result<Option<T>>
+    /// The config file's (or the defaults) with the log flags applied.
+    fn config<T>(&self, log: fn(&mut T) -> &mut LogConfig) -> anyhow::Result<T>
     where
-        T: DeserializeOwned + Serialize + Default,
+        T: DeserializeOwned + Default,
     {
-        if self.print_config {
-            println!("{}", config::to_ron(&T::default()));
-            return Ok(None);
-        }
         let mut config = match &self.config {
             Some(path) => config::load(path)?,
             None => T::default(),
         };
         self.apply_log(log(&mut config));
-        Ok(Some(config))
+        Ok(config)
+    }
+
+    /// Checks the merged config; with `--print-config`, prints it and
+    /// answers `false` (do not run).
+    fn ready<T: Serialize>(&self, config: &T, valid: Result<(), String>) -> anyhow::Result<bool> {
+        valid.map_err(|err| self.invalid(err))?;
+        if self.print_config {
+            print!("{}", config::to_ron(config));
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// A config value no type check catches, named with its source.
@@ -84,6 +100,51 @@ impl Common {
             .map_or_else(|| "command line".to_owned(), |p| p.display().to_string());
         anyhow::anyhow!("{source}: {err}")
     }
+}
+
+/// The admin endpoint's address from the command line: `ADDR:PORT`, or
+/// `off` for none.
+#[derive(Debug, Clone, Copy)]
+enum AdminFlag {
+    At(SocketAddr),
+    Off,
+}
+
+fn parse_admin(text: &str) -> Result<AdminFlag, String> {
+    if text == "off" {
+        return Ok(AdminFlag::Off);
+    }
+    text.parse()
+        .map(AdminFlag::At)
+        .map_err(|_| format!("{text:?} is not ADDR:PORT (e.g. 127.0.0.1:8423) or off"))
+}
+
+fn apply_admin(flag: Option<AdminFlag>, listen: &mut Option<SocketAddr>) {
+    match flag {
+        Some(AdminFlag::At(addr)) => *listen = Some(addr),
+        Some(AdminFlag::Off) => *listen = None,
+        None => {}
+    }
+}
+
+/// `--rs`: a host and a port, checked when the command line is parsed.
+pub fn parse_rs(text: &str) -> Result<String, String> {
+    config::valid_rs_address(text).map(|()| text.to_owned())
+}
+
+/// The admin token: the config's, else `$P2P_DI_ADMIN_TOKEN`.
+fn admin_token(configured: &mut Option<String>) {
+    if configured.is_none() {
+        *configured = std::env::var("P2P_DI_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty());
+    }
+}
+
+/// Tells systemd (when it started us with `Type=notify`) how we are.
+fn notify_systemd(state: &[sd_notify::NotifyState]) {
+    // Without $NOTIFY_SOCKET this does nothing.
+    let _ = sd_notify::notify(state);
 }
 
 /// Runs a daemon: raises the open-file limit, builds the root logger, and
@@ -115,6 +176,10 @@ struct RsArgs {
     /// Folder of the registry's durable state (default ./p2p-di-rs-state).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Address of the admin endpoint (default 127.0.0.1 on a free port,
+    /// written in the state folder's lock file), or `off`.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_admin)]
+    admin: Option<AdminFlag>,
 }
 
 #[derive(Debug, Args)]
@@ -122,7 +187,7 @@ struct PeerArgs {
     #[command(flatten)]
     common: Common,
     /// The registration server (default 127.0.0.1:65423).
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_rs)]
     rs: Option<String>,
     /// Address and port of this peer's RFC server (default: the first free
     /// port in 65400-65500 on all interfaces).
@@ -134,9 +199,14 @@ struct PeerArgs {
     /// Host name to register with (default: this machine's).
     #[arg(long, value_name = "NAME")]
     host: Option<String>,
-    /// RFCs to download after joining, then keep serving.
+    /// RFCs to download after joining, then keep serving (for a download
+    /// that exits with its outcome, see `p2p-di get` and `p2p-di ctl get`).
     #[arg(long, value_name = "N[,N...]", value_delimiter = ',')]
     get: Vec<u32>,
+    /// Address of the admin endpoint (default 127.0.0.1 on a free port,
+    /// written in the RFC folder's lock file), or `off`.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_admin)]
+    admin: Option<AdminFlag>,
 }
 
 #[derive(Debug, Args)]
@@ -175,13 +245,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rs(args) => run_rs(args),
         Command::Peer(args) => run_peer(args),
         Command::Lab(args) => run_lab(args),
+        Command::Ctl(args) => crate::ctl::run_ctl(args),
+        Command::Index(args) => crate::ctl::run_index(args),
+        Command::Get(args) => crate::ctl::run_get(args),
     }
 }
 
 fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
-    let Some(mut config) = args.common.config::<PeerConfig>(|c| &mut c.log)? else {
-        return Ok(());
-    };
+    let mut config = args.common.config::<PeerConfig>(|c| &mut c.log)?;
     if let Some(rs) = args.rs {
         config.rs = rs;
     }
@@ -197,11 +268,46 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
     if !args.get.is_empty() {
         config.get = args.get;
     }
-    config.validate().map_err(|err| args.common.invalid(err))?;
+    apply_admin(args.admin, &mut config.admin_listen);
+    admin_token(&mut config.admin_token);
+    if !args.common.ready(&config, config.validate())? {
+        return Ok(());
+    }
     run_daemon(&config.log.clone(), |log| async move {
+        let started = Instant::now();
+        let mut signals = Signals::new();
         let mut peer = p2p_di_actors::peer::start(&config, log.clone())
             .await
             .context("starting the peer")?;
+        let admin = config
+            .admin_listen
+            .map(|addr| {
+                let state = crate::admin::peer::PeerAdmin::new(
+                    &peer,
+                    config.rs.clone(),
+                    config.rfc_dir.clone(),
+                    config.transfer_timeout(),
+                );
+                let token = config.admin_token.clone();
+                crate::admin::serve(
+                    addr,
+                    token,
+                    started,
+                    state,
+                    crate::admin::peer::routes,
+                    &log,
+                )
+            })
+            .transpose()?;
+        note_admin(
+            |note| peer.note_in_lock(note),
+            admin.as_ref().map(|a| a.addr),
+            &log,
+        );
+        notify_systemd(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&format!("serving RFCs on {}", peer.local_addr)),
+        ]);
         if !config.get.is_empty() {
             let (link, downloader, numbers) = (
                 peer.link.clone(),
@@ -213,18 +319,45 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
                 let _ = link.send(WaitJoined).await;
                 let fetch = Fetch { numbers };
                 if let Ok(finished) = downloader.send(fetch).await {
-                    let failed = finished
+                    let failed: Vec<u32> = finished
                         .iter()
                         .filter(|f| matches!(f.outcome, Outcome::Failed(_)))
-                        .count();
-                    info!(log, "downloads done"; "asked" => finished.len(), "failed" => failed);
+                        .map(|f| f.number)
+                        .collect();
+                    if failed.is_empty() {
+                        info!(log, "downloads done"; "asked" => finished.len());
+                    } else {
+                        warn!(log, "downloads done, some failed"; "asked" => finished.len(),
+                            "failed" => ?failed);
+                    }
                 }
             });
         }
-        tokio::select! {
-            () = wait_for_shutdown(&log) => {}
-            fatal = peer.fatal.recv() => return Err(anyhow::Error::new(fatal).context("the peer stopped")),
+        if config.stats_interval_secs > 0 {
+            actix::spawn(peer_stats(
+                peer.store.clone(),
+                peer.link.clone(),
+                peer.metrics.clone(),
+                Duration::from_secs(config.stats_interval_secs),
+                log.clone(),
+            ));
         }
+        loop {
+            tokio::select! {
+                signal = signals.next(&log) => match signal {
+                    Signal::Stop => break,
+                    Signal::Hangup => rescan(&peer.store, &log).await,
+                },
+                fatal = peer.fatal.recv() => {
+                    return Err(anyhow::Error::new(fatal).context("the peer stopped"))
+                }
+            }
+        }
+        notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        if let Some(admin) = admin {
+            admin.stop().await;
+        }
+        let _ = peer.note_in_lock("");
         let leaving = peer.link.send(LeaveNetwork);
         match tokio::time::timeout(Duration::from_secs(5), leaving).await {
             Ok(Ok(Ok(()))) => {}
@@ -234,6 +367,69 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
         info!(log, "peer stopped");
         Ok(())
     })
+}
+
+/// Writes where the admin endpoint listens into the lock file, where
+/// `p2p-di ctl` looks for it.
+fn note_admin(
+    write: impl FnOnce(&str) -> std::io::Result<()>,
+    admin: Option<SocketAddr>,
+    log: &Logger,
+) {
+    let note = match admin {
+        Some(addr) => format!("admin={addr}\npid={}\n", std::process::id()),
+        None => format!("pid={}\n", std::process::id()),
+    };
+    if let Err(err) = write(&note) {
+        warn!(log, "could not note the admin address in the lock file"; "err" => %err);
+    }
+}
+
+/// Re-reads the RFC folder (SIGHUP).
+async fn rescan(store: &actix::Addr<p2p_di_actors::peer::store::StoreActor>, log: &Logger) {
+    match store.send(Rescan).await {
+        Ok(Ok(done)) => info!(log, "rfc folder rescanned"; "documents" => done.documents,
+            "added" => ?done.added, "removed" => ?done.removed, "skipped" => done.skipped.len()),
+        Ok(Err(err)) => warn!(log, "rescan failed"; "err" => %err),
+        Err(_) => warn!(log, "rescan failed"; "err" => "the store is restarting"),
+    }
+}
+
+/// Logs a stats line every `every`.
+async fn peer_stats(
+    store: actix::Addr<p2p_di_actors::peer::store::StoreActor>,
+    link: actix::Addr<p2p_di_actors::peer::link::RsLinkActor>,
+    metrics: p2p_di_actors::metrics::Metrics,
+    every: Duration,
+    log: Logger,
+) {
+    use p2p_di_actors::peer::link::GetLinkState;
+    use p2p_di_actors::peer::store::GetStoreStats;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let count = |outcome: &'static str| {
+        metrics
+            .peer_downloads
+            .get_or_create(&p2p_di_actors::metrics::OutcomeLabel { outcome })
+            .get()
+    };
+    loop {
+        ticks.tick().await;
+        let (Ok(stats), Ok(state)) = (
+            store.send(GetStoreStats).await,
+            link.send(GetLinkState).await,
+        ) else {
+            continue;
+        };
+        info!(log, "peer stats";
+            "joined" => state.joined,
+            "documents" => stats.documents,
+            "index_records" => stats.index_records,
+            "connections_open" => metrics.connections("peer").get(),
+            "bytes_served" => metrics.peer_bytes_served.get(),
+            "bytes_downloaded" => metrics.peer_bytes_downloaded.get(),
+            "downloaded" => count("downloaded"),
+            "download_failures" => count("failed"));
+    }
 }
 
 fn run_lab(args: LabArgs) -> anyhow::Result<()> {
@@ -269,9 +465,7 @@ fn run_lab(args: LabArgs) -> anyhow::Result<()> {
 }
 
 fn run_rs(args: RsArgs) -> anyhow::Result<()> {
-    let Some(mut config) = args.common.config::<RsConfig>(|c| &mut c.log)? else {
-        return Ok(());
-    };
+    let mut config = args.common.config::<RsConfig>(|c| &mut c.log)?;
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
@@ -281,45 +475,118 @@ fn run_rs(args: RsArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.state_dir {
         config.state_dir = dir;
     }
-    config.validate().map_err(|err| args.common.invalid(err))?;
+    apply_admin(args.admin, &mut config.admin_listen);
+    admin_token(&mut config.admin_token);
+    if !args.common.ready(&config, config.validate())? {
+        return Ok(());
+    }
     run_daemon(&config.log.clone(), |log| async move {
+        let started = Instant::now();
+        let mut signals = Signals::new();
         let mut rs = p2p_di_actors::rs::start(&config, log.clone())
             .await
             .context("starting the registration server")?;
-        tokio::select! {
-            () = wait_for_shutdown(&log) => {}
-            fatal = rs.fatal.recv() => {
-                return Err(anyhow::Error::new(fatal).context("the registration server stopped"))
+        let admin = config
+            .admin_listen
+            .map(|addr| {
+                let state = crate::admin::rs::RsAdmin {
+                    registry: rs.registry.clone(),
+                    metrics: rs.metrics.clone(),
+                    listen: rs.local_addr,
+                    ttl_secs: config.ttl_secs,
+                };
+                let token = config.admin_token.clone();
+                crate::admin::serve(addr, token, started, state, crate::admin::rs::routes, &log)
+            })
+            .transpose()?;
+        note_admin(
+            |note| rs.note_in_lock(note),
+            admin.as_ref().map(|a| a.addr),
+            &log,
+        );
+        notify_systemd(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&format!("registering peers on {}", rs.local_addr)),
+        ]);
+        loop {
+            tokio::select! {
+                signal = signals.next(&log) => match signal {
+                    Signal::Stop => break,
+                    Signal::Hangup => info!(log, "SIGHUP: the registration server has nothing to reload"),
+                },
+                fatal = rs.fatal.recv() => {
+                    return Err(anyhow::Error::new(fatal).context("the registration server stopped"))
+                }
             }
+        }
+        notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        if let Some(admin) = admin {
+            admin.stop().await;
         }
         if let Err(err) = rs.flush().await {
             warn!(log, "the journal's last writes failed"; "err" => %err);
         }
+        let _ = rs.note_in_lock("");
         info!(log, "registration server stopped");
         Ok(())
     })
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn wait_for_shutdown(log: &Logger) {
+/// What a signal asks of a daemon.
+enum Signal {
+    /// SIGINT or SIGTERM: shut down.
+    Stop,
+    /// SIGHUP: re-read what can be re-read.
+    Hangup,
+}
+
+/// The signals a daemon answers: SIGINT, SIGTERM, SIGHUP, listened to
+/// from start to end (so that none arriving between two waits is lost, and
+/// SIGHUP never kills the daemon).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => info!(log, "interrupted; shutting down"),
-                    _ = term.recv() => info!(log, "terminated; shutting down"),
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Signals {
+                term: signal(SignalKind::terminate()).ok(),
+                hangup: signal(SignalKind::hangup()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        info!(log, "interrupted; shutting down");
+
+    /// Waits for the next one.
+    async fn next(&mut self, log: &Logger) -> Signal {
+        #[cfg(unix)]
+        {
+            async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => info!(log, "interrupted; shutting down"),
+                () = recv(&mut self.term) => info!(log, "terminated; shutting down"),
+                () = recv(&mut self.hangup) => return Signal::Hangup,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            info!(log, "interrupted; shutting down");
+        }
+        Signal::Stop
     }
 }

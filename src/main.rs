@@ -5,7 +5,9 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod cli;
+mod ctl;
 mod lab;
 
 use clap::Parser;
@@ -18,10 +20,27 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("p2p-di: error: {err:#}");
+            eprintln!("p2p-di: error: {}", describe(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, each said once: a cause that its
+/// error's own message already quotes is not repeated.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let piece = cause.to_string();
+        if text.contains(&piece) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&piece);
+    }
+    text
 }
 
 /// The root logger: to stderr, as terminal lines or JSON, at `config.level`,
@@ -40,11 +59,15 @@ pub fn root_logger(config: &LogConfig) -> (Logger, slog_async::AsyncGuard) {
         LogFormat::Term => {
             let decorator = slog_term::PlainDecorator::new(std::io::stderr());
             let drain = slog_term::FullFormat::new(decorator).build().fuse();
-            slog_async::Async::new(drain).chan_size(8192).build_with_guard()
+            slog_async::Async::new(drain)
+                .chan_size(8192)
+                .build_with_guard()
         }
         LogFormat::Json => {
             let drain = slog_json::Json::default(std::io::stderr()).fuse();
-            slog_async::Async::new(drain).chan_size(8192).build_with_guard()
+            slog_async::Async::new(drain)
+                .chan_size(8192)
+                .build_with_guard()
         }
     };
     let log = Logger::root(drain.fuse().filter_level(level).fuse(), o!());

@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use slog::{debug, Logger};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -179,10 +180,44 @@ pub async fn exchange(
         .unwrap_or(Err(timed_out(addr, timeout)))
 }
 
+/// How far a document's transfer has come, for whoever watches it (the
+/// admin endpoint's transfer list): its announced length once the head
+/// arrived, and the bytes written so far.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The announced length plus one; 0 until the head arrived.
+    length: AtomicU64,
+    received: AtomicU64,
+}
+
+impl Progress {
+    /// The announced length, once known.
+    pub fn length(&self) -> Option<u64> {
+        self.length.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    /// Bytes written so far.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// The length is known: `length`.
+    pub(crate) fn announce(&self, length: u64) {
+        self.length
+            .store(length.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// `received` bytes are through.
+    pub(crate) fn advance_to(&self, received: u64) {
+        self.received.store(received, Ordering::Relaxed);
+    }
+}
+
 /// Sends a GET RFC to `addr` and writes the document to `out` chunk by
 /// chunk as it arrives (flushed at the end), all within `timeout`; reading
-/// is paced by `download` when set. A short body is an error (and what was
-/// written of it is the caller's to discard).
+/// is paced by `download` when set, and `progress` follows it. A short body
+/// is an error (and what was written of it is the caller's to discard).
+#[allow(clippy::too_many_arguments)]
 pub async fn fetch_document<W: AsyncWrite + Unpin>(
     addr: SocketAddr,
     request: &Request,
@@ -190,6 +225,7 @@ pub async fn fetch_document<W: AsyncWrite + Unpin>(
     timeout: Duration,
     download: Option<&SharedBucket>,
     out: &mut W,
+    progress: &Progress,
     log: &Logger,
 ) -> Result<Fetched, ClientError> {
     let work = async {
@@ -209,6 +245,7 @@ pub async fn fetch_document<W: AsyncWrite + Unpin>(
                 })
             }
         };
+        progress.announce(length);
         let sink = |source: io::Error| ClientError::Sink { addr, source };
         let mut received = 0u64;
         while received < length {
@@ -216,6 +253,7 @@ pub async fn fetch_document<W: AsyncWrite + Unpin>(
                 Some(Incoming::Chunk(bytes)) => {
                     received += bytes.len() as u64;
                     out.write_all(&bytes).await.map_err(sink)?;
+                    progress.advance_to(received);
                 }
                 _ => {
                     return Err(ClientError::Response {

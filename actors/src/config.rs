@@ -198,6 +198,13 @@ pub struct RsConfig {
     pub compact_after_events: u64,
     /// Per-connection limits.
     pub limits: ServerLimits,
+    /// Address and port of the admin endpoint (status, metrics, the peer
+    /// table; docs/ADMIN.md); port 0 takes a free one, which `p2p-di ctl`
+    /// finds in the state folder's lock file. `None`: no admin endpoint.
+    pub admin_listen: Option<SocketAddr>,
+    /// Bearer token the admin endpoint requires; must be set when
+    /// `admin_listen` is not a loopback address.
+    pub admin_token: Option<String>,
     /// Restart intensity of the supervised actors.
     pub supervision: SupervisionConfig,
     /// Logging.
@@ -220,6 +227,8 @@ impl Default for RsConfig {
             stats_interval_secs: 60,
             compact_after_events: 100_000,
             limits: ServerLimits::default(),
+            admin_listen: Some(loopback_any_port()),
+            admin_token: None,
             supervision: SupervisionConfig::default(),
             log: LogConfig::default(),
         }
@@ -240,7 +249,57 @@ impl RsConfig {
             );
         }
         validate_limits(&self.limits)?;
+        validate_admin(self.admin_listen, self.admin_token.as_deref())?;
         validate_supervision(&self.supervision)
+    }
+}
+
+/// Connections the admin endpoint serves at once.
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
+
+/// Descriptors to keep for the admin endpoint, when it runs: its
+/// connections, and its threads' own (listener, event loops).
+pub fn admin_descriptors(admin_listen: Option<SocketAddr>) -> usize {
+    match admin_listen {
+        Some(_) => ADMIN_MAX_CONNECTIONS + 16,
+        None => 0,
+    }
+}
+
+/// `127.0.0.1:0`: the admin endpoint's default.
+fn loopback_any_port() -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+}
+
+/// An admin endpoint off loopback needs a token; a token is never empty.
+fn validate_admin(listen: Option<SocketAddr>, token: Option<&str>) -> Result<(), String> {
+    if token.is_some_and(|t| t.trim().is_empty()) {
+        return Err("admin_token must not be empty (leave it unset for none)".into());
+    }
+    match listen {
+        Some(addr) if !addr.ip().is_loopback() && token.is_none() => Err(format!(
+            "admin_listen {addr} is not a loopback address: set admin_token, or listen on 127.0.0.1"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `rs` names a host and a port (`host:port`, `[v6]:port`).
+pub fn valid_rs_address(rs: &str) -> Result<(), String> {
+    let (host, port) = rs
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{rs:?} has no port: write HOST:PORT, e.g. {rs}:65423"))?;
+    if host.is_empty() {
+        return Err(format!("{rs:?} has no host: write HOST:PORT"));
+    }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err(format!(
+            "{rs:?}: write an IPv6 address in brackets, e.g. [::1]:65423"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("{rs:?}: the port must be a number from 1 to 65535")),
+        Ok(_) => Ok(()),
     }
 }
 
@@ -316,6 +375,16 @@ pub struct PeerConfig {
     pub document_cache_bytes: usize,
     /// Per-connection limits of the RFC server (and body limit of downloads).
     pub limits: ServerLimits,
+    /// Seconds between stats lines in the log (0: none).
+    pub stats_interval_secs: u64,
+    /// Address and port of the admin endpoint (status, metrics, index,
+    /// transfers, downloads; docs/ADMIN.md); port 0 takes a free one, which
+    /// `p2p-di ctl` finds in the RFC folder's lock file. `None`: no admin
+    /// endpoint.
+    pub admin_listen: Option<SocketAddr>,
+    /// Bearer token the admin endpoint requires; must be set when
+    /// `admin_listen` is not a loopback address.
+    pub admin_token: Option<String>,
     /// Restart intensity of the supervised actors.
     pub supervision: SupervisionConfig,
     /// Logging.
@@ -342,6 +411,9 @@ impl Default for PeerConfig {
             max_records_per_holder: 10_000,
             document_cache_bytes: 256 * 1024 * 1024,
             limits: ServerLimits::default(),
+            stats_interval_secs: 60,
+            admin_listen: Some(loopback_any_port()),
+            admin_token: None,
             supervision: SupervisionConfig::default(),
             log: LogConfig::default(),
         }
@@ -351,6 +423,7 @@ impl Default for PeerConfig {
 impl PeerConfig {
     /// Checks values serde cannot.
     pub fn validate(&self) -> Result<(), String> {
+        valid_rs_address(&self.rs).map_err(|err| format!("rs: {err}"))?;
         if self.keepalive_secs == 0 {
             return Err("keepalive_secs must be at least 1".into());
         }
@@ -386,6 +459,7 @@ impl PeerConfig {
             );
         }
         validate_limits(&self.limits)?;
+        validate_admin(self.admin_listen, self.admin_token.as_deref())?;
         validate_supervision(&self.supervision)
     }
 
@@ -406,6 +480,53 @@ mod tests {
         let shown = err.to_string();
         assert!(shown.starts_with("rs.ron:4:"), "{shown}");
         assert!(shown.contains("limits.max_connections"), "{shown}");
+    }
+
+    #[test]
+    fn an_rs_address_needs_a_host_and_a_port() {
+        for good in ["127.0.0.1:65423", "rs.example:1", "[::1]:65423"] {
+            assert_eq!(valid_rs_address(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("localhost", "has no port"),
+            (":65423", "has no host"),
+            ("::1:65423", "in brackets"),
+            ("host:0", "from 1 to 65535"),
+            ("host:70000", "from 1 to 65535"),
+            ("host:x", "from 1 to 65535"),
+        ] {
+            let err = valid_rs_address(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        let config = PeerConfig {
+            rs: "localhost".into(),
+            ..PeerConfig::default()
+        };
+        assert!(config.validate().unwrap_err().starts_with("rs: "));
+    }
+
+    #[test]
+    fn an_admin_endpoint_off_loopback_needs_a_token() {
+        let open = RsConfig {
+            admin_listen: Some("0.0.0.0:8423".parse().unwrap()),
+            ..RsConfig::default()
+        };
+        assert!(open.validate().unwrap_err().contains("set admin_token"));
+        let guarded = RsConfig {
+            admin_token: Some("s3cret".into()),
+            ..open.clone()
+        };
+        assert_eq!(guarded.validate(), Ok(()));
+        let empty = RsConfig {
+            admin_token: Some(" ".into()),
+            ..RsConfig::default()
+        };
+        assert!(empty.validate().unwrap_err().contains("must not be empty"));
+        let ipv6_loopback = PeerConfig {
+            admin_listen: Some("[::1]:0".parse().unwrap()),
+            ..PeerConfig::default()
+        };
+        assert_eq!(ipv6_loopback.validate(), Ok(()));
     }
 
     #[test]

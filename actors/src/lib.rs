@@ -44,6 +44,7 @@
 pub mod client;
 pub mod config;
 pub mod fault;
+pub mod metrics;
 pub mod peer;
 pub mod rs;
 pub mod server;

@@ -25,7 +25,9 @@
 //! document or an encoded list is one `Bytes` for every connection sending
 //! it; a larger document is read from its file in chunks.
 
+use crate::client::Progress;
 use crate::config::ServerLimits;
+use crate::metrics::Metrics;
 use crate::state::throttle::TokenBucket;
 use crate::supervise::Supervision;
 use crate::wire::codec::Received;
@@ -44,6 +46,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
@@ -183,7 +186,7 @@ pub fn connection_budget(
     (configured.min(budget), nofile)
 }
 
-/// What a server counts to enforce its limits.
+/// What a server counts to enforce its limits, and the uploads it runs.
 #[derive(Debug, Default)]
 struct ServerStats {
     /// Connections being served now.
@@ -192,21 +195,68 @@ struct ServerStats {
     per_address: RefCell<HashMap<IpAddr, usize>>,
     /// 503 replies being written now.
     refusing: Cell<usize>,
+    /// Documents being sent now, by session.
+    uploads: RefCell<HashMap<u64, Upload>>,
+    /// The next session's number.
+    next_session: Cell<u64>,
 }
+
+/// A document being sent.
+#[derive(Debug, Clone)]
+struct Upload {
+    number: RfcNumber,
+    client: SocketAddr,
+    progress: Arc<Progress>,
+    started: Instant,
+}
+
+/// An upload in flight, for tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadView {
+    /// The session sending it (unique while the server runs).
+    pub session: u64,
+    /// The RFC.
+    pub number: RfcNumber,
+    /// Who gets it.
+    pub client: SocketAddr,
+    /// Its length.
+    pub length: u64,
+    /// Bytes sent so far.
+    pub sent: u64,
+    /// Milliseconds since it started.
+    pub elapsed_ms: u64,
+}
+
+/// The uploads in flight.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<UploadView>")]
+pub struct GetUploads;
 
 /// A place in the connection counts, given back when the session ends.
 struct Slot {
     stats: Rc<ServerStats>,
     address: IpAddr,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+    /// This session's number (for its upload, if any).
+    session: u64,
 }
 
 impl Slot {
-    fn take(stats: &Rc<ServerStats>, address: IpAddr) -> Self {
+    fn take(
+        stats: &Rc<ServerStats>,
+        address: IpAddr,
+        gauge: prometheus_client::metrics::gauge::Gauge,
+    ) -> Self {
         stats.open.set(stats.open.get() + 1);
         *stats.per_address.borrow_mut().entry(address).or_default() += 1;
+        let session = stats.next_session.get();
+        stats.next_session.set(session + 1);
+        gauge.inc();
         Slot {
             stats: stats.clone(),
             address,
+            gauge,
+            session,
         }
     }
 }
@@ -214,6 +264,8 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let stats = &self.stats;
+        self.gauge.dec();
+        stats.uploads.borrow_mut().remove(&self.session);
         stats.open.set(stats.open.get().saturating_sub(1));
         let mut per_address = stats.per_address.borrow_mut();
         if let Some(count) = per_address.get_mut(&self.address) {
@@ -260,6 +312,7 @@ pub struct Listener<S: Service> {
     limits: ServerLimits,
     upload: Option<SharedBucket>,
     stats: Rc<ServerStats>,
+    metrics: Metrics,
     /// The 503 reply, encoded once.
     refusal: Bytes,
     /// When an accept failure was last logged (one line per second at most).
@@ -268,13 +321,15 @@ pub struct Listener<S: Service> {
 }
 
 impl<S: Service> Listener<S> {
-    /// Starts serving `service` on `listener`, under `supervision`.
+    /// Starts serving `service` on `listener`, under `supervision`,
+    /// counting on `metrics`.
     pub fn start(
         listener: TcpListener,
         service: S,
         limits: ServerLimits,
         upload: Option<SharedBucket>,
         supervision: &Supervision,
+        metrics: Metrics,
         log: Logger,
     ) -> Addr<Self> {
         let refusal = encoded(&ResponseHead::status(
@@ -289,6 +344,7 @@ impl<S: Service> Listener<S> {
                 limits,
                 upload,
                 stats: Rc::default(),
+                metrics,
                 refusal,
                 last_accept_warning: None,
                 log,
@@ -385,6 +441,49 @@ impl<S: Service> Actor for Listener<S> {
 
 impl<S: Service> Supervised for Listener<S> {}
 
+impl<S: Service> Handler<GetUploads> for Listener<S> {
+    type Result = MessageResult<GetUploads>;
+
+    fn handle(&mut self, _: GetUploads, _: &mut Self::Context) -> Self::Result {
+        let mut uploads: Vec<UploadView> = self
+            .stats
+            .uploads
+            .borrow()
+            .iter()
+            .map(|(session, u)| UploadView {
+                session: *session,
+                number: u.number,
+                client: u.client,
+                length: u.progress.length().unwrap_or(0),
+                sent: u.progress.received(),
+                elapsed_ms: u.started.elapsed().as_millis() as u64,
+            })
+            .collect();
+        uploads.sort_by_key(|u| std::cmp::Reverse(u.elapsed_ms));
+        MessageResult(uploads)
+    }
+}
+
+/// The role of a server as a metric label.
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Registry => "rs",
+        Role::Peer => "peer",
+    }
+}
+
+/// The method of a request as a metric label.
+fn method_label(request: &Request) -> &'static str {
+    match request {
+        Request::Register { .. } => "register",
+        Request::KeepAlive { .. } => "keepalive",
+        Request::Leave { .. } => "leave",
+        Request::PeerQuery { .. } => "pquery",
+        Request::IndexQuery { .. } => "get_index",
+        Request::GetRfc { .. } => "get_rfc",
+    }
+}
+
 impl<S: Service> StreamHandler<Accepted> for Listener<S> {
     fn handle(&mut self, item: Accepted, ctx: &mut Self::Context) {
         crate::fault::point("listener.accept");
@@ -422,7 +521,8 @@ impl<S: Service> StreamHandler<Accepted> for Listener<S> {
             self.refuse(stream, ctx);
             return;
         }
-        let slot = Slot::take(&self.stats, address);
+        let gauge = self.metrics.connections(role_label(self.service.role()));
+        let slot = Slot::take(&self.stats, address, gauge);
         trace!(self.log, "connection accepted"; "peer" => %peer, "open" => self.stats.open.get());
         let (read, write) = stream.into_split();
         let codec = RequestCodec::new(self.service.role(), self.limits.wire())
@@ -430,6 +530,7 @@ impl<S: Service> StreamHandler<Accepted> for Listener<S> {
         let service = self.service.clone();
         let limits = self.limits;
         let upload = self.upload.clone();
+        let (metrics, stats) = (self.metrics.clone(), self.stats.clone());
         let log = self.log.new(o!("peer" => peer.to_string()));
         Session::create(move |ctx| {
             ctx.add_stream(FramedRead::new(read, codec));
@@ -438,11 +539,14 @@ impl<S: Service> StreamHandler<Accepted> for Listener<S> {
                 peer,
                 limits,
                 upload,
+                metrics,
+                stats,
+                method: "none",
                 writer: Some(write),
                 phase: Phase::Waiting,
                 read_closed: false,
                 opened: Instant::now(),
-                _slot: slot,
+                slot,
                 log,
             }
         });
@@ -470,12 +574,16 @@ pub struct Session<S: Service> {
     peer: SocketAddr,
     limits: ServerLimits,
     upload: Option<SharedBucket>,
+    metrics: Metrics,
+    stats: Rc<ServerStats>,
+    /// The request's method, as a metric label (`none` until one parsed).
+    method: &'static str,
     writer: Option<OwnedWriteHalf>,
     phase: Phase,
     /// The client closed its side (or the read failed).
     read_closed: bool,
     opened: Instant,
-    _slot: Slot,
+    slot: Slot,
     log: Logger,
 }
 
@@ -506,6 +614,7 @@ impl<S: Service> StreamHandler<io::Result<Received>> for Session<S> {
         match item {
             Ok(Ok(request)) => {
                 debug!(self.log, "request"; "head" => %Head(&request));
+                self.method = method_label(&request);
                 self.phase = Phase::Answering;
                 let asked = self.service.call(request, self.peer);
                 ctx.spawn(
@@ -548,11 +657,33 @@ impl<S: Service> Session<S> {
             return;
         };
         let status = answer.status();
+        let role = role_label(self.service.role());
+        self.metrics.request(role, self.method, status.code());
         let uploaded = match &answer {
             Answer::Document { number, .. } => Some(*number),
             _ => None,
         };
         let (head, body) = answer.into_frames(self.service.origin());
+        let progress = Arc::new(Progress::default());
+        if let (
+            Some(number),
+            ResponseHead {
+                extra: crate::wire::HeadExtra::BodyLength(length),
+                ..
+            },
+        ) = (uploaded, &head)
+        {
+            progress.announce(*length);
+            self.stats.uploads.borrow_mut().insert(
+                self.slot.session,
+                Upload {
+                    number,
+                    client: self.peer,
+                    progress: progress.clone(),
+                    started: Instant::now(),
+                },
+            );
+        }
         let codec = RequestCodec::new(self.service.role(), self.limits.wire());
         let sending = send(
             FramedWrite::new(write, codec),
@@ -560,12 +691,19 @@ impl<S: Service> Session<S> {
             body,
             self.upload.clone(),
             self.limits.request_timeout(),
+            progress.clone(),
         );
         let started = Instant::now();
         ctx.spawn(sending.into_actor(self).map(move |sent, act, ctx| {
+            if uploaded.is_some() {
+                act.stats.uploads.borrow_mut().remove(&act.slot.session);
+                act.metrics.peer_bytes_served.inc_by(progress.received());
+            }
             match (sent, uploaded) {
-                (Ok(bytes), Some(rfc)) => info!(act.log, "rfc uploaded"; "rfc" => rfc,
-                    "client" => %act.peer, "bytes" => bytes, "elapsed_ms" => started.elapsed().as_millis() as u64),
+                (Ok(bytes), Some(rfc)) => {
+                    info!(act.log, "rfc uploaded"; "rfc" => rfc,
+                        "client" => %act.peer, "bytes" => bytes, "elapsed_ms" => started.elapsed().as_millis() as u64)
+                }
                 (Ok(bytes), None) => debug!(act.log, "reply"; "status" => %status, "bytes" => bytes),
                 (Err(err), _) => {
                     debug!(act.log, "reply not delivered"; "status" => %status, "err" => %err);
@@ -592,6 +730,7 @@ async fn send(
     body: Option<DocumentBody>,
     upload: Option<SharedBucket>,
     stall: Duration,
+    progress: Arc<Progress>,
 ) -> io::Result<u64> {
     let stalled = || io::Error::new(io::ErrorKind::TimedOut, "write stalled");
     let chunk = upload.as_ref().map_or(CHUNK, |bucket| {
@@ -621,6 +760,7 @@ async fn send(
                 }
                 total += piece.len() as u64;
                 feed(&mut sink, Outgoing::Body(piece)).await?;
+                progress.advance_to(at as u64);
             }
         }
         Some(DocumentBody::File { path, length }) => {
@@ -646,6 +786,7 @@ async fn send(
                 }
                 total += read as u64;
                 feed(&mut sink, Outgoing::Body(piece.freeze())).await?;
+                progress.advance_to(length - left);
             }
         }
     }

@@ -25,7 +25,7 @@
 use super::folder::{self, Folder, SaveError};
 use super::link::{GetPeerList, LinkError, RsLinkActor};
 use super::store::{Commit, Known, Lookup, MergeIndex, StoreActor};
-use crate::client::{exchange, fetch_document, ClientError, Fetched};
+use crate::client::{exchange, fetch_document, ClientError, Fetched, Progress};
 use crate::server::SharedBucket;
 use crate::state::index::Holder;
 use crate::state::plan::{
@@ -122,9 +122,17 @@ pub struct Subscribe(pub Recipient<DownloadFinished>);
 pub struct Transfer {
     /// The RFC.
     pub number: RfcNumber,
+    /// Waiting for room (`max_parallel_downloads` run at once).
+    pub waiting: bool,
     /// The holder being fetched from, if a GET runs.
     pub holder: Option<SocketAddr>,
-    /// Milliseconds since it started.
+    /// The document's length, once its holder announced it.
+    pub length: Option<u64>,
+    /// Bytes of it received so far.
+    pub received: u64,
+    /// Tries that failed so far.
+    pub failed_attempts: usize,
+    /// Milliseconds since it started (0 while waiting).
     pub elapsed_ms: u64,
 }
 
@@ -148,29 +156,40 @@ pub struct DownloaderConfig {
     pub max_parallel_indexes: usize,
     /// Download rate cap, shared by all transfers.
     pub download: Option<SharedBucket>,
+    /// Where downloads are counted.
+    pub metrics: crate::metrics::Metrics,
 }
 
 type DownloadId = u64;
 type BatchId = u64;
 
 struct Running {
-    batch: BatchId,
+    /// The batches waiting for it (more than one when several asked for
+    /// the same RFC while it ran).
+    batches: Vec<BatchId>,
     plan: DownloadPlan,
     started: SystemTime,
     clock: Instant,
     /// The successful transfer's duration.
     transfer: Option<Duration>,
-    /// The GET running now: its holder and temporary file.
-    getting: Option<(Candidate, PathBuf)>,
+    /// The GET running now.
+    getting: Option<Getting>,
     /// Why the RS gave no peer list, when it did not.
     link_error: Option<LinkError>,
 }
 
-/// A download waiting for room: its id, batch, RFC and the holders the
+/// A GET in flight: its holder, its temporary file and how far it came.
+struct Getting {
+    candidate: Candidate,
+    temp: PathBuf,
+    progress: Arc<Progress>,
+}
+
+/// A download waiting for room: its id, batches, RFC and the holders the
 /// index knew when it was asked for.
 struct Waiting {
     id: DownloadId,
-    batch: BatchId,
+    batches: Vec<BatchId>,
     number: RfcNumber,
     holders: Vec<(Holder, String)>,
 }
@@ -230,7 +249,7 @@ impl DownloaderActor {
         while self.running.len() < self.config.max_parallel.max(1) {
             let Some(Waiting {
                 id,
-                batch,
+                batches,
                 number,
                 holders,
             }) = self.queue.pop_front()
@@ -242,7 +261,7 @@ impl DownloaderActor {
             self.running.insert(
                 id,
                 Running {
-                    batch,
+                    batches,
                     plan,
                     started: SystemTime::now(),
                     clock: Instant::now(),
@@ -312,14 +331,20 @@ impl DownloaderActor {
             Action::Get(candidate) => {
                 let temp = folder::partial_path(self.folder.dir(), number);
                 *self.busy.entry(candidate.addr).or_default() += 1;
+                let progress = Arc::new(Progress::default());
                 if let Some(running) = self.running.get_mut(&id) {
-                    running.getting = Some((candidate.clone(), temp.clone()));
+                    running.getting = Some(Getting {
+                        candidate: candidate.clone(),
+                        temp: temp.clone(),
+                        progress: progress.clone(),
+                    });
                 }
                 let getting = transfer(
                     self.store.clone(),
                     number,
                     candidate.clone(),
                     temp,
+                    progress,
                     self.config.clone(),
                     self.log.clone(),
                 );
@@ -382,23 +407,35 @@ impl DownloaderActor {
                 transfer: running.transfer,
                 failed_attempts: running.plan.attempts().to_vec(),
             };
-            self.deliver(running.batch, finished);
+            self.deliver(&running.batches, finished);
         }
         self.pump(ctx);
     }
 
-    /// Reports `finished` and files it with its batch.
-    fn deliver(&mut self, batch_id: BatchId, finished: DownloadFinished) {
+    /// Reports `finished` and files it with its batches.
+    fn deliver(&mut self, batches: &[BatchId], finished: DownloadFinished) {
         report(&self.log, &finished);
+        let metrics = &self.config.metrics;
+        match &finished.outcome {
+            Outcome::Downloaded { bytes, .. } => {
+                metrics.download("downloaded");
+                metrics.peer_bytes_downloaded.inc_by(*bytes);
+            }
+            Outcome::AlreadyHeld => metrics.download("already_held"),
+            Outcome::Failed(_) => metrics.download("failed"),
+        }
         for subscriber in &self.subscribers {
             subscriber.do_send(finished.clone());
         }
-        let Some(batch) = self.batches.get_mut(&batch_id) else {
-            return;
-        };
-        batch.finished.insert(finished.number, finished);
-        if batch.finished.len() == batch.numbers.len() {
-            if let Some(mut batch) = self.batches.remove(&batch_id) {
+        for batch_id in batches {
+            let Some(batch) = self.batches.get_mut(batch_id) else {
+                continue;
+            };
+            batch.finished.insert(finished.number, finished.clone());
+            if batch.finished.len() < batch.numbers.len() {
+                continue;
+            }
+            if let Some(mut batch) = self.batches.remove(batch_id) {
                 let results = batch
                     .numbers
                     .iter()
@@ -409,6 +446,25 @@ impl DownloaderActor {
                 }
             }
         }
+    }
+
+    /// Has `batch` wait for the download of `number` already running or
+    /// queued, if there is one: a second ask for the same RFC joins the
+    /// first instead of racing it for the same temporary file.
+    fn join_running(&mut self, number: RfcNumber, batch: BatchId) -> bool {
+        if let Some(running) = self
+            .running
+            .values_mut()
+            .find(|r| r.plan.number() == number)
+        {
+            running.batches.push(batch);
+            return true;
+        }
+        if let Some(waiting) = self.queue.iter_mut().find(|w| w.number == number) {
+            waiting.batches.push(batch);
+            return true;
+        }
+        false
     }
 }
 
@@ -424,11 +480,11 @@ impl Supervised for DownloaderActor {
         let mut partials = Vec::new();
         let mut ended = Vec::new();
         for (_, running) in self.running.drain() {
-            if let Some((_, temp)) = running.getting {
-                partials.push(temp);
+            if let Some(getting) = running.getting {
+                partials.push(getting.temp);
             }
             ended.push((
-                running.batch,
+                running.batches,
                 running.plan.number(),
                 running.started,
                 running.clock,
@@ -436,7 +492,7 @@ impl Supervised for DownloaderActor {
         }
         for waiting in self.queue.drain(..) {
             ended.push((
-                waiting.batch,
+                waiting.batches,
                 waiting.number,
                 SystemTime::now(),
                 Instant::now(),
@@ -445,7 +501,7 @@ impl Supervised for DownloaderActor {
         self.busy.clear();
         self.folder.remove(partials);
         warn!(self.log, "downloader restarting; downloads in flight interrupted"; "downloads" => ended.len());
-        for (batch, number, started, clock) in ended {
+        for (batches, number, started, clock) in ended {
             let finished = DownloadFinished {
                 number,
                 outcome: Outcome::Failed(DownloadError::Interrupted),
@@ -454,7 +510,7 @@ impl Supervised for DownloaderActor {
                 transfer: None,
                 failed_attempts: Vec::new(),
             };
-            self.deliver(batch, finished);
+            self.deliver(&batches, finished);
         }
     }
 }
@@ -507,14 +563,15 @@ impl Handler<Fetch> for DownloaderActor {
                                         transfer: None,
                                         failed_attempts: Vec::new(),
                                     };
-                                    act.deliver(batch, finished);
+                                    act.deliver(&[batch], finished);
                                 }
+                                _ if act.join_running(number, batch) => {}
                                 other => {
                                     let holders =
                                         other.map(|k| k.holders.clone()).unwrap_or_default();
                                     act.queue.push_back(Waiting {
                                         id,
-                                        batch,
+                                        batches: vec![batch],
                                         number,
                                         holders,
                                     });
@@ -592,11 +649,24 @@ impl Handler<GetTransfers> for DownloaderActor {
             .values()
             .map(|r| Transfer {
                 number: r.plan.number(),
-                holder: r.getting.as_ref().map(|(c, _)| c.addr),
+                waiting: false,
+                holder: r.getting.as_ref().map(|g| g.candidate.addr),
+                length: r.getting.as_ref().and_then(|g| g.progress.length()),
+                received: r.getting.as_ref().map_or(0, |g| g.progress.received()),
+                failed_attempts: r.plan.attempts().len(),
                 elapsed_ms: r.clock.elapsed().as_millis() as u64,
             })
             .collect();
         transfers.sort_by_key(|t| std::cmp::Reverse(t.elapsed_ms));
+        transfers.extend(self.queue.iter().map(|w| Transfer {
+            number: w.number,
+            waiting: true,
+            holder: None,
+            length: None,
+            received: 0,
+            failed_attempts: 0,
+            elapsed_ms: 0,
+        }));
         MessageResult(transfers)
     }
 }
@@ -680,6 +750,7 @@ async fn transfer(
     number: RfcNumber,
     candidate: Candidate,
     temp: PathBuf,
+    progress: Arc<Progress>,
     config: DownloaderConfig,
     log: Logger,
 ) -> Result<u64, Attempt> {
@@ -708,6 +779,7 @@ async fn transfer(
             config.timeout,
             config.download.as_ref(),
             &mut file,
+            &progress,
             &log,
         )
         .await

@@ -251,6 +251,16 @@ pub fn lock(dir: &Path) -> Result<(File, bool), LockError> {
     }
 }
 
+/// Replaces what a held lock file says with `note` (e.g. where the
+/// daemon's admin endpoint listens, for `p2p-di ctl`); an empty note
+/// clears it.
+pub fn write_lock_note(lock: &File, note: &str) -> io::Result<()> {
+    let mut lock = lock;
+    lock.set_len(0)?;
+    io::Seek::seek(&mut lock, io::SeekFrom::Start(0))?;
+    lock.write_all(note.as_bytes())
+}
+
 fn read_prefix(path: &Path, limit: u64) -> io::Result<String> {
     let mut bytes = Vec::new();
     File::open(path)?.take(limit).read_to_end(&mut bytes)?;

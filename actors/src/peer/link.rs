@@ -360,9 +360,15 @@ impl Handler<LeaveNetwork> for RsLinkActor {
     type Result = ResponseActFuture<Self, Result<(), LinkError>>;
 
     fn handle(&mut self, _: LeaveNetwork, _: &mut Self::Context) -> Self::Result {
-        self.left = true;
+        let already_left = std::mem::replace(&mut self.left, true);
         let Some(cookie) = self.cookie.filter(|_| self.joined) else {
-            return Box::pin(actix::fut::ready(Err(LinkError::NotJoined)));
+            // Leaving twice is done; leaving without having joined is not.
+            let answer = if already_left {
+                Ok(())
+            } else {
+                Err(LinkError::NotJoined)
+            };
+            return Box::pin(actix::fut::ready(answer));
         };
         self.joined = false;
         let config = self.config.clone();

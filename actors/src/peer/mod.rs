@@ -15,6 +15,7 @@ pub mod link;
 pub mod store;
 
 use crate::config::PeerConfig;
+use crate::metrics::Metrics;
 use crate::server::{self, Answer, Listener, Service, SharedBucket};
 use crate::state::index::{Holder, IndexLimits};
 use crate::state::throttle::TokenBucket;
@@ -98,6 +99,8 @@ impl Service for PeerService {
 pub struct PeerHandle {
     /// Where its RFC server listens.
     pub local_addr: SocketAddr,
+    /// The host name it registers with.
+    pub host: String,
     /// The store.
     pub store: Addr<StoreActor>,
     /// The RS link.
@@ -106,11 +109,23 @@ pub struct PeerHandle {
     pub downloader: Addr<DownloaderActor>,
     /// Failures the peer cannot recover from (a supervisor that gave up).
     pub fatal: FatalReceiver,
+    /// Its metrics.
+    pub metrics: Metrics,
+    /// The RFC server's uploads in flight.
+    pub uploads: Recipient<server::GetUploads>,
     /// Held so that the supervised listener is restarted (an actor nobody
     /// addresses is not).
     _listener: Addr<Listener<PeerService>>,
     /// The RFC folder's lock, held while the peer runs.
     _lock: std::fs::File,
+}
+
+impl PeerHandle {
+    /// Replaces what the RFC folder's lock file says with `note` (for
+    /// tools that look for this peer).
+    pub fn note_in_lock(&self, note: &str) -> std::io::Result<()> {
+        folder::write_lock_note(&self._lock, note)
+    }
 }
 
 fn bind(config: &PeerConfig) -> Result<TcpListener, PeerError> {
@@ -177,7 +192,10 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
     let me = Holder::new(origin.host.clone(), local_addr.port());
 
     let (fatal, fatal_rx) = fatal_channel();
-    let supervision = Supervision::new(config.supervision, fatal, log.clone());
+    let metrics = Metrics::new(Role::Peer);
+    let counted = metrics.clone();
+    let supervision = Supervision::new(config.supervision, fatal, log.clone())
+        .counting(move |actor| counted.restarted(actor));
     let store = supervision.start(
         "store",
         StoreActor::new(
@@ -224,6 +242,7 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
                 max_parallel: config.max_parallel_downloads,
                 max_parallel_indexes: config.max_parallel_index_fetches,
                 download: bucket(config.download_limit_bytes_per_sec),
+                metrics: metrics.clone(),
             },
             log.new(o!("actor" => "downloader")),
         ),
@@ -234,9 +253,12 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
     };
     // Up to two descriptors per connection (the socket, a document's file);
     // the rest for downloads (socket and temporary file each), the folder,
-    // logs and refusals.
+    // logs, refusals and the admin endpoint.
     let mut limits = config.limits;
-    let reserved = 64 + server::MAX_REFUSING + 4 * config.max_parallel_downloads;
+    let reserved = 64
+        + server::MAX_REFUSING
+        + 4 * config.max_parallel_downloads
+        + crate::config::admin_descriptors(config.admin_listen);
     let (max_connections, nofile) = server::connection_budget(limits.max_connections, 2, reserved);
     limits.max_connections = max_connections;
     info!(log, "connection limit"; "max_connections" => max_connections,
@@ -247,16 +269,20 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
         limits,
         bucket(config.upload_limit_bytes_per_sec),
         &supervision,
+        metrics.clone(),
         log.new(o!("actor" => "rfc-server")),
     );
     info!(log, "peer listening"; "addr" => %local_addr, "host" => &origin.host,
         "documents" => scan.documents.len(), "rs" => &config.rs);
     Ok(PeerHandle {
         local_addr,
+        host: origin.host.clone(),
         store,
         link,
         downloader,
         fatal: fatal_rx,
+        metrics,
+        uploads: listener.clone().recipient(),
         _listener: listener,
         _lock: lock,
     })

@@ -37,8 +37,13 @@ pub struct GetIndex;
 
 /// The RFC index as records (for tools).
 #[derive(Debug, Message)]
-#[rtype(result = "Vec<IndexRecord>")]
-pub struct GetRecords;
+#[rtype(result = "(Vec<IndexRecord>, bool)")]
+pub struct GetRecords {
+    /// The last record of the previous page (by RFC number, then holder).
+    pub after: Option<(RfcNumber, Holder)>,
+    /// Most records returned.
+    pub limit: usize,
+}
 
 /// A document's body, if this peer holds it.
 #[derive(Debug, Message)]
@@ -374,10 +379,10 @@ impl Handler<GetIndex> for StoreActor {
 impl Handler<GetRecords> for StoreActor {
     type Result = MessageResult<GetRecords>;
 
-    fn handle(&mut self, _: GetRecords, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: GetRecords, _: &mut Self::Context) -> Self::Result {
         let now = now_ms();
         self.index.expire(now);
-        MessageResult(self.index.records(now))
+        MessageResult(self.index.page(msg.after.as_ref(), msg.limit, now))
     }
 }
 

@@ -45,6 +45,7 @@
 
 use crate::state::registry::{Event, EventRef, Registry};
 use crate::supervise::FatalSender;
+use prometheus_client::metrics::histogram::Histogram;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -576,6 +577,7 @@ impl Journal {
         recovered: &Recovered,
         log: slog::Logger,
         fatal: FatalSender,
+        fsync_seconds: Option<Histogram>,
     ) -> Result<Journal, JournalError> {
         let generation = recovered.generation;
         let path = journal_path(dir, generation);
@@ -595,6 +597,7 @@ impl Journal {
             committed,
             compaction: None,
             failing: false,
+            fsync_seconds,
             log: log.clone(),
         };
         std::thread::Builder::new()
@@ -722,6 +725,8 @@ struct Writer {
     compaction: Option<Compaction>,
     /// Writes are failing (for one log line per episode).
     failing: bool,
+    /// Where each sync's time is counted.
+    fsync_seconds: Option<Histogram>,
     log: slog::Logger,
 }
 
@@ -834,7 +839,17 @@ impl Writer {
         } else {
             self.file.write_all(buf)
         };
-        let result = written.and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+        let result = written.and_then(|()| {
+            if !sync {
+                return Ok(());
+            }
+            let started = std::time::Instant::now();
+            let synced = self.file.sync_data();
+            if let Some(histogram) = &self.fsync_seconds {
+                histogram.observe(started.elapsed().as_secs_f64());
+            }
+            synced
+        });
         match result {
             Ok(()) => {
                 self.committed += buf.len() as u64;
@@ -1012,7 +1027,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let recovered = recover(dir.path(), 60, 100, 100).unwrap();
             let (fatal, fatal_rx) = crate::supervise::fatal_channel();
-            let journal = Journal::start(dir.path(), &recovered, quiet(), fatal).unwrap();
+            let journal = Journal::start(dir.path(), &recovered, quiet(), fatal, None).unwrap();
             Fixture {
                 dir,
                 registry: recovered.registry,

@@ -13,6 +13,7 @@ pub mod registry;
 pub mod sweeper;
 
 use crate::config::RsConfig;
+use crate::metrics::Metrics;
 use crate::server::{self, Answer, Listener, Service};
 use crate::supervise::{fatal_channel, FatalReceiver, Supervision};
 use crate::wire::parse::Role;
@@ -151,6 +152,8 @@ pub struct RsHandle {
     journal: Journal,
     /// Failures the RS cannot recover from (a supervisor that gave up).
     pub fatal: FatalReceiver,
+    /// Its metrics.
+    pub metrics: Metrics,
     /// The supervised actors nothing else addresses: held so that they are
     /// restarted (an actor nobody addresses is not).
     _sweeper: Addr<SweeperActor>,
@@ -160,6 +163,12 @@ pub struct RsHandle {
 }
 
 impl RsHandle {
+    /// Replaces what the state folder's lock file says with `note` (for
+    /// tools that look for this server).
+    pub fn note_in_lock(&self, note: &str) -> std::io::Result<()> {
+        crate::peer::folder::write_lock_note(&self._lock, note)
+    }
+
     /// Writes whatever the journal still buffers, and waits for it.
     pub async fn flush(&self) -> Result<(), JournalError> {
         self.journal
@@ -191,11 +200,13 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         "journal_events" => recovered.journal_events, "dropped_torn_tail" => recovered.dropped_torn_tail,
         "elapsed_ms" => started.elapsed().as_millis() as u64);
     let (fatal, fatal_rx) = fatal_channel();
+    let metrics = Metrics::new(Role::Registry);
     let journal = Journal::start(
         &config.state_dir,
         &recovered,
         log.new(o!("actor" => "journal")),
         fatal.clone(),
+        Some(metrics.rs_journal_fsync_seconds.clone()),
     )
     .map_err(state_err)?;
     let listener = server::bind(config.listen, config.limits.listen_backlog).map_err(|source| {
@@ -209,7 +220,9 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         source,
     })?;
 
-    let supervision = Supervision::new(config.supervision, fatal, log.clone());
+    let counted = metrics.clone();
+    let supervision = Supervision::new(config.supervision, fatal, log.clone())
+        .counting(move |actor| counted.restarted(actor));
     let registry = supervision.start(
         "registry",
         RegistryActor::new(
@@ -236,10 +249,11 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         origin,
     };
     // One descriptor per connection; the rest for the journal, the state
-    // folder, logs and refusals.
+    // folder, logs, refusals and the admin endpoint.
     let mut limits = config.limits;
-    let (max_connections, nofile) =
-        server::connection_budget(limits.max_connections, 1, 64 + server::MAX_REFUSING);
+    let reserved =
+        64 + server::MAX_REFUSING + crate::config::admin_descriptors(config.admin_listen);
+    let (max_connections, nofile) = server::connection_budget(limits.max_connections, 1, reserved);
     limits.max_connections = max_connections;
     info!(log, "connection limit"; "max_connections" => max_connections,
         "configured" => config.limits.max_connections, "descriptors" => nofile);
@@ -249,6 +263,7 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         limits,
         None,
         &supervision,
+        metrics.clone(),
         log.new(o!("actor" => "listener")),
     );
     info!(log, "registration server listening"; "addr" => %local_addr, "ttl_secs" => config.ttl_secs);
@@ -257,6 +272,7 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         registry,
         journal,
         fatal: fatal_rx,
+        metrics,
         _sweeper: sweeper,
         _listener: listener,
         _lock: lock,

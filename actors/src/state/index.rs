@@ -354,6 +354,33 @@ impl RfcIndex {
             .collect()
     }
 
+    /// Up to `limit` records after `after` (by RFC number, then holder) at
+    /// `now_ms`, and whether more follow: a page for tools.
+    pub fn page(
+        &self,
+        after: Option<&(RfcNumber, Holder)>,
+        limit: usize,
+        now_ms: u64,
+    ) -> (Vec<IndexRecord>, bool) {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut live =
+            self.records
+                .range((from, Bound::Unbounded))
+                .filter_map(|((number, holder), entry)| {
+                    Some(IndexRecord {
+                        number: *number,
+                        title: entry.title.clone(),
+                        host: holder.host.clone(),
+                        port: holder.port,
+                        ttl_secs: Self::ttl_secs(entry, now_ms)?,
+                    })
+                });
+        let page: Vec<IndexRecord> = live.by_ref().take(limit).collect();
+        let more = live.next().is_some();
+        (page, more)
+    }
+
     /// The index encoded as a GET RFC-Index body at `now_ms`.
     pub fn encode(&self, now_ms: u64) -> Bytes {
         let mut buf = BytesMut::with_capacity(self.bytes);
@@ -457,6 +484,51 @@ mod tests {
                 ttl_secs: 7200,
             }]
         );
+    }
+
+    #[test]
+    fn pages_walk_the_index_by_number_then_holder_without_gaps() {
+        let mut index = index();
+        index.merge(
+            &[
+                record(9265, "b", 2, 100),
+                record(9264, "a", 7, 100),
+                record(1, "c", 3, 100),
+                record(9265, "a", 2, 1),
+            ],
+            anyone,
+            T0,
+        );
+        let key = |r: &IndexRecord| (r.number, Holder::new(r.host.clone(), r.port));
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let (page, more) = index.page(after.as_ref(), 2, T0 + 10_000);
+            assert!(page.len() <= 2);
+            seen.extend(page.iter().map(key));
+            after = page.last().map(key);
+            if !more {
+                break;
+            }
+        }
+        // Ordered, each once.
+        assert_eq!(
+            seen,
+            vec![
+                (1, Holder::new("c", 3)),
+                (9264, Holder::new("a", 7)),
+                (9264, Holder::new("me", 1)),
+                (9265, Holder::new("a", 2)),
+                (9265, Holder::new("b", 2)),
+            ]
+        );
+        // Remote records whose TTL ran out are not shown.
+        let (late, _) = index.page(None, 10, T0 + 7_201_000);
+        assert_eq!(
+            late.iter().map(key).collect::<Vec<_>>(),
+            vec![(9264, Holder::new("me", 1))]
+        );
+        assert_eq!(index.page(None, 0, T0), (Vec::new(), true));
     }
 
     #[test]

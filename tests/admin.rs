@@ -1,0 +1,771 @@
+//! The admin endpoint, `p2p-di ctl`, `p2p-di index` and `p2p-di get`,
+//! against the real binary over 127.0.0.1.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// RS, peer A (empty) and peer B (RFCs 9264 and 9265): the contract's
+/// testing scenario.
+struct Scenario {
+    root: tempfile::TempDir,
+    rs: Daemon,
+    a: Daemon,
+    b: Daemon,
+}
+
+const SIZE_9264: usize = 3_000;
+const SIZE_9265: usize = 5_000;
+
+fn scenario() -> Scenario {
+    let root = tempfile::tempdir().unwrap();
+    let rs = start_rs(root.path());
+    let b_dir = folder(
+        root.path(),
+        "b",
+        &[(9264, SIZE_9264), (9265, SIZE_9265)],
+        true,
+    );
+    let b = start_peer(root.path(), rs.addr, &b_dir, "hostB", &[]);
+    let a_dir = root.path().join("a");
+    let a = start_peer(root.path(), rs.addr, &a_dir, "hostA", &[]);
+    Scenario { root, rs, a, b }
+}
+
+#[test]
+fn ctl_drives_the_testing_scenario() {
+    let s = scenario();
+    let cwd = s.root.path();
+    let (a, b, rs) = (s.a.admin(), s.b.admin(), s.rs.admin());
+
+    // The RS's table: both peers, active, never a cookie.
+    let listed = ctl(rs, &["peers"], cwd);
+    assert!(listed.ok(), "{listed:?}");
+    let lines: Vec<&str> = listed.stdout.lines().collect();
+    assert!(lines[0].starts_with("ID  HOST"), "{}", listed.stdout);
+    assert_eq!(lines.len(), 3, "{}", listed.stdout);
+    assert!(listed.stdout.contains("hostA") && listed.stdout.contains("hostB"));
+    let json = ctl(rs, &["peers", "--json"], cwd);
+    assert!(!json.stdout.contains("cookie"), "{}", json.stdout);
+
+    // A asks the RS for its peer list: B only.
+    let peers = ctl(a, &["peers"], cwd);
+    assert!(peers.ok(), "{peers:?}");
+    assert!(peers.stdout.contains("hostB") && !peers.stdout.contains("hostA"));
+
+    // A fetches the indexes, then downloads 9264 from B.
+    let index = ctl(a, &["index", "--refresh"], cwd);
+    assert!(index.ok(), "{index:?}");
+    assert!(
+        index.stdout.contains("9264  Title of 9264  hostB"),
+        "{}",
+        index.stdout
+    );
+    let got = ctl(a, &["get", "9264"], cwd);
+    assert!(got.ok(), "{got:?}");
+    assert!(got.stdout.contains("downloaded"), "{}", got.stdout);
+    assert_eq!(
+        std::fs::read(cwd.join("a/rfc9264.txt")).unwrap(),
+        document(9264, SIZE_9264)
+    );
+
+    // B leaves: A's fresh list is empty, B still serves its RFC server.
+    let left = ctl(b, &["leave"], cwd);
+    assert!(left.ok(), "{left:?}");
+    let none = ctl(a, &["peers"], cwd);
+    assert!(none.ok(), "{none:?}");
+    assert!(none.stdout.contains("no active peers"), "{none:?}");
+    let status = get_json(b, "/status");
+    assert_eq!(
+        (status["joined"].as_bool(), status["left"].as_bool()),
+        (Some(false), Some(true))
+    );
+
+    // A download with no active holder fails, and ctl says so.
+    let failed = ctl(a, &["get", "9265"], cwd);
+    assert_eq!(failed.code, Some(1), "{failed:?}");
+    assert!(failed.stdout.contains("failed"), "{failed:?}");
+
+    // B joins again with its saved cookie, and A can have 9265.
+    let joined = ctl(b, &["join"], cwd);
+    assert!(joined.ok(), "{joined:?}");
+    let got = ctl(a, &["get", "9265", "--json"], cwd);
+    assert!(got.ok(), "{got:?}");
+    let views: serde_json::Value = serde_json::from_str(&got.stdout).unwrap();
+    assert_eq!(views[0]["state"], "downloaded");
+    assert_eq!(views[0]["holder"], format!("hostB:{}", s.b.addr.port()));
+    assert_eq!(views[0]["length"], SIZE_9265);
+    // One record per registration: B registered twice, with one cookie.
+    let rs_peers = get_json(rs, "/peers");
+    let b_record = rs_peers["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["host"] == "hostB")
+        .unwrap()
+        .clone();
+    assert_eq!(b_record["registrations_30d"], 2);
+    assert_eq!(b_record["active"], true);
+    assert_eq!(b_record["address"], "127.0.0.1");
+}
+
+#[test]
+fn ctl_finds_the_daemon_through_its_folder() {
+    let s = scenario();
+    let status = run(&["ctl", "--dir", "b", "status", "--json"], s.root.path());
+    assert!(status.ok(), "{status:?}");
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["host"], "hostB");
+    let rs = run(&["ctl", "--dir", "rs-state", "status"], s.root.path());
+    assert!(
+        rs.ok() && rs.stdout.contains("role                  rs"),
+        "{rs:?}"
+    );
+    // Nothing to find: the message says where it looked.
+    let lost = run(&["ctl", "--dir", "nowhere", "status"], s.root.path());
+    assert_eq!(lost.code, Some(1));
+    assert!(
+        lost.stderr.contains("--admin") && lost.stderr.contains("nowhere"),
+        "{lost:?}"
+    );
+}
+
+#[test]
+fn metrics_move_with_the_traffic() {
+    let s = scenario();
+    let (a, b, rs) = (s.a.admin(), s.b.admin(), s.rs.admin());
+    let scrape = |addr| {
+        let reply = http(addr, "GET", "/metrics", &[], None);
+        assert_eq!(reply.status, 200);
+        assert!(
+            reply
+                .header("content-type")
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4"),
+            "{reply:?}"
+        );
+        reply.body
+    };
+    let before_rs = scrape(rs);
+    let register = |text: &str| {
+        metric(
+            text,
+            "p2pdi_requests_total{role=\"rs\",method=\"register\",status=\"200\"}",
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(register(&before_rs), 2.0, "{before_rs}");
+    assert_eq!(metric(&before_rs, "p2pdi_rs_peers_active"), Some(2.0));
+    assert_eq!(metric(&before_rs, "p2pdi_rs_peers_known"), Some(2.0));
+    assert!(metric(&before_rs, "p2pdi_rs_journal_fsync_seconds_count").unwrap() >= 1.0);
+    assert!(before_rs.contains("# TYPE p2pdi_rs_journal_fsync_seconds histogram"));
+
+    let before_a = scrape(a);
+    let downloaded = "p2pdi_peer_downloads_total{outcome=\"downloaded\"}";
+    assert_eq!(metric(&before_a, downloaded), Some(0.0), "{before_a}");
+    assert_eq!(metric(&before_a, "p2pdi_peer_documents"), Some(0.0));
+    assert_eq!(
+        metric(&before_a, "p2pdi_connections_open{role=\"peer\"}"),
+        Some(0.0)
+    );
+
+    let got = ctl(a, &["get", "9264", "9265"], s.root.path());
+    assert!(got.ok(), "{got:?}");
+    let one_more = run(
+        &["get", "1", "--rs", &s.rs.addr.to_string(), "--rfc-dir", "c"],
+        s.root.path(),
+    );
+    assert_eq!(one_more.code, Some(1), "{one_more:?}");
+
+    let after_a = scrape(a);
+    assert_eq!(metric(&after_a, downloaded), Some(2.0), "{after_a}");
+    assert_eq!(
+        metric(&after_a, "p2pdi_peer_bytes_downloaded_total"),
+        Some((SIZE_9264 + SIZE_9265) as f64)
+    );
+    assert_eq!(metric(&after_a, "p2pdi_peer_documents"), Some(2.0));
+    let after_b = scrape(b);
+    assert_eq!(
+        metric(&after_b, "p2pdi_peer_bytes_served_total"),
+        Some((SIZE_9264 + SIZE_9265) as f64),
+        "{after_b}"
+    );
+    assert_eq!(
+        metric(
+            &after_b,
+            "p2pdi_requests_total{role=\"peer\",method=\"get_rfc\",status=\"200\"}"
+        ),
+        Some(2.0)
+    );
+    assert!(
+        metric(
+            &after_b,
+            "p2pdi_requests_total{role=\"peer\",method=\"get_index\",status=\"200\"}"
+        )
+        .unwrap()
+            >= 1.0
+    );
+    let after_rs = scrape(rs);
+    // `p2p-di get` registered a third peer and left.
+    assert_eq!(register(&after_rs), 3.0, "{after_rs}");
+    assert_eq!(
+        metric(
+            &after_rs,
+            "p2pdi_requests_total{role=\"rs\",method=\"leave\",status=\"200\"}"
+        ),
+        Some(1.0)
+    );
+    assert!(
+        metric(
+            &after_rs,
+            "p2pdi_requests_total{role=\"rs\",method=\"pquery\",status=\"200\"}"
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert_eq!(metric(&after_rs, "p2pdi_rs_peers_known"), Some(3.0));
+    // OpenMetrics for the scrapers that ask for it.
+    let open = http(
+        rs,
+        "GET",
+        "/metrics",
+        &[("Accept", "application/openmetrics-text; version=1.0.0")],
+        None,
+    );
+    assert!(open
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    assert!(open.body.ends_with("# EOF\n"));
+}
+
+#[test]
+fn a_token_guards_every_data_route() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(
+        root.path().join("rs.ron"),
+        "(admin_token: Some(\"s3cret-token\"))",
+    )
+    .unwrap();
+    let rs = Daemon::start(
+        &[
+            "rs",
+            "--config",
+            "rs.ron",
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            "st",
+        ],
+        root.path(),
+    );
+    let admin = rs.admin();
+    for path in ["/status", "/metrics", "/peers"] {
+        let bare = http(admin, "GET", path, &[], None);
+        assert_eq!(bare.status, 401, "{path}");
+        assert_eq!(
+            bare.header("www-authenticate"),
+            Some("Bearer realm=\"p2p-di\"")
+        );
+        assert!(bare.json()["error"].as_str().unwrap().contains("Bearer"));
+        let wrong = http(
+            admin,
+            "GET",
+            path,
+            &[("Authorization", "Bearer s3cret-tokem")],
+            None,
+        );
+        assert_eq!(wrong.status, 401, "{path}");
+        let right = http(
+            admin,
+            "GET",
+            path,
+            &[("Authorization", "Bearer s3cret-token")],
+            None,
+        );
+        assert_eq!(right.status, 200, "{path}: {}", right.body);
+    }
+    // The page holds no data: it loads, and asks for the token itself.
+    let page = http(admin, "GET", "/", &[], None);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<title>p2p-di</title>"));
+    // ctl passes the token, from the flag or the environment.
+    let admin_text = admin.to_string();
+    let denied = run(&["ctl", "--admin", &admin_text, "status"], root.path());
+    assert_eq!(denied.code, Some(1));
+    assert!(denied.stderr.contains("401"), "{denied:?}");
+    let allowed = run(
+        &[
+            "ctl",
+            "--admin",
+            &admin_text,
+            "--token",
+            "s3cret-token",
+            "status",
+        ],
+        root.path(),
+    );
+    assert!(allowed.ok(), "{allowed:?}");
+}
+
+#[test]
+fn an_admin_endpoint_off_loopback_needs_a_token() {
+    let root = tempfile::tempdir().unwrap();
+    let refused = run(
+        &[
+            "rs",
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            "st",
+            "--admin",
+            "0.0.0.0:0",
+        ],
+        root.path(),
+    );
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("admin_listen 0.0.0.0:0 is not a loopback address: set admin_token"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        refused.stderr.matches("admin_token").count(),
+        1,
+        "said once: {}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn the_rs_peer_table_comes_in_pages() {
+    let root = tempfile::tempdir().unwrap();
+    let rs = start_rs(root.path());
+    for n in 0..250 {
+        let reply = exchange(
+            rs.addr,
+            format!("REGISTER&*P2P-DI/1.0&*host{n:03}&*Linux&*{}\n", 20_000 + n).as_bytes(),
+        );
+        cookie_of(&reply);
+    }
+    let admin = rs.admin();
+    let mut seen = Vec::new();
+    let mut after: Option<u64> = None;
+    let mut pages = 0;
+    loop {
+        let path = match after {
+            Some(id) => format!("/peers?limit=100&after={id}"),
+            None => "/peers?limit=100".to_owned(),
+        };
+        let page = get_json(admin, &path);
+        pages += 1;
+        let peers = page["peers"].as_array().unwrap();
+        assert!(peers.len() <= 100);
+        for peer in peers {
+            assert!(peer.get("cookie").is_none());
+            seen.push(peer["host"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_u64() {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..250).map(|n| format!("host{n:03}")).collect();
+    assert_eq!(seen, expected);
+    // The default page, and limits out of bounds.
+    assert_eq!(
+        get_json(admin, "/peers")["peers"].as_array().unwrap().len(),
+        100
+    );
+    for bad in [
+        "/peers?limit=0",
+        "/peers?limit=10001",
+        "/peers?after=x",
+        "/peers?cookie=1",
+    ] {
+        let reply = http(admin, "GET", bad, &[], None);
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
+        assert!(reply.json()["error"].is_string());
+    }
+    assert_eq!(http(admin, "GET", "/index", &[], None).status, 404);
+    // ctl walks every page with --all.
+    let all = ctl(
+        admin,
+        &["peers", "--all", "--limit", "64", "--json"],
+        root.path(),
+    );
+    assert!(all.ok(), "{all:?}");
+    let all: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 250);
+}
+
+#[test]
+fn transfers_show_bytes_done_on_both_sides() {
+    let root = tempfile::tempdir().unwrap();
+    let rs = start_rs(root.path());
+    let size = 3_000_000;
+    let b_dir = folder(root.path(), "b", &[(42, size)], true);
+    // B sends at 1 MB/s: the transfer takes about three seconds (the
+    // peers' limit is five).
+    let b = start_peer_with(
+        root.path(),
+        rs.addr,
+        &b_dir,
+        "hostB",
+        "upload_limit_bytes_per_sec: Some(1000000)",
+        &[],
+    );
+    let a = start_peer(root.path(), rs.addr, &root.path().join("a"), "hostA", &[]);
+    let started = http(a.admin(), "POST", "/downloads", &[], Some("{\"rfc\": 42}"));
+    assert_eq!(started.status, 202, "{}", started.body);
+    let id = started.json()["id"].as_u64().unwrap();
+    assert_eq!(
+        started.header("location"),
+        Some(format!("/downloads/{id}").as_str())
+    );
+    let mut download = serde_json::Value::Null;
+    wait_until(Duration::from_secs(10), "a download under way", || {
+        let list = get_json(a.admin(), "/transfers");
+        download = list["transfers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["direction"] == "download")
+            .cloned()
+            .unwrap_or_default();
+        download["done"].as_u64().unwrap_or(0) > 0
+    });
+    assert_eq!(download["rfc"], 42);
+    assert_eq!(download["length"], size);
+    assert_eq!(download["peer"], b.addr.to_string());
+    let upload = get_json(b.admin(), "/transfers")["transfers"][0].clone();
+    assert_eq!(upload["direction"], "upload");
+    assert_eq!(upload["rfc"], 42);
+    assert_eq!(upload["length"], size);
+    assert!(upload["done"].as_u64().unwrap() < size as u64);
+    let running = get_json(a.admin(), &format!("/downloads/{id}"));
+    assert_eq!(running["state"], "running");
+    wait_until(Duration::from_secs(20), "the download to end", || {
+        get_json(a.admin(), &format!("/downloads/{id}"))["state"] != "running"
+    });
+    let done = get_json(a.admin(), &format!("/downloads/{id}"));
+    assert_eq!(done["state"], "downloaded", "{done}");
+    assert_eq!(done["received"], size);
+    assert_eq!(done["holder"], format!("hostB:{}", b.addr.port()));
+    assert!(get_json(a.admin(), "/transfers")["transfers"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // The holder logged the upload at info.
+    wait_until(Duration::from_secs(5), "the upload's log line", || {
+        b.messages().iter().any(|m| {
+            m["msg"] == "rfc uploaded" && m["rfc"] == 42 && m["bytes"].as_u64() > Some(size as u64)
+        })
+    });
+    // Bad asks get a 400 and a reason; an unknown id a 404.
+    for body in [
+        "{\"rfc\": \"x\"}",
+        "{\"rfc\": 0}",
+        "{}",
+        "not json",
+        "{\"rfc\": 1, \"x\": 2}",
+    ] {
+        let reply = http(a.admin(), "POST", "/downloads", &[], Some(body));
+        assert_eq!(reply.status, 400, "{body}: {}", reply.body);
+    }
+    assert_eq!(
+        http(a.admin(), "GET", "/downloads/999", &[], None).status,
+        404
+    );
+}
+
+#[test]
+fn sighup_and_rescan_serve_what_the_folder_holds_now() {
+    let root = tempfile::tempdir().unwrap();
+    let rs = start_rs(root.path());
+    let dir = folder(root.path(), "b", &[(1, 100)], true);
+    let b = start_peer(root.path(), rs.addr, &dir, "hostB", &[]);
+    let index = |b: &Daemon| text(&exchange(b.addr, b"GET&*RFC-Index&*P2P-DI/1.0&*t&*Linux\n"));
+    std::fs::write(dir.join("rfc2.txt"), document(2, 200)).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not an RFC").unwrap();
+    b.signal(libc::SIGHUP);
+    wait_until(Duration::from_secs(10), "RFC 2 in the index", || {
+        index(&b).contains("\n2&*")
+    });
+    wait_until(Duration::from_secs(5), "the rescan's log line", || {
+        b.logged("rfc folder rescanned")
+    });
+    assert!(b.messages().iter().any(
+        |m| m["msg"] == "file skipped" && m["why"].as_str().unwrap_or("").contains("notes.txt")
+    ));
+    // The daemon is still running after SIGHUP.
+    assert!(b.child.id() > 0 && get_json(b.admin(), "/status")["documents"] == 2);
+    std::fs::remove_file(dir.join("rfc1.txt")).unwrap();
+    let rescanned = ctl(b.admin(), &["rescan"], root.path());
+    assert!(rescanned.ok(), "{rescanned:?}");
+    assert!(
+        rescanned
+            .stdout
+            .contains("1 documents; added: none; removed: 1"),
+        "{rescanned:?}"
+    );
+    assert!(!index(&b).contains("\n1&*"));
+}
+
+#[test]
+fn get_exits_zero_only_when_every_rfc_was_saved() {
+    let s = scenario();
+    let rs = s.rs.addr.to_string();
+    let got = run(
+        &["get", "9264", "9265", "--rs", &rs, "--rfc-dir", "c"],
+        s.root.path(),
+    );
+    assert!(got.ok(), "{got:?}");
+    assert_eq!(
+        got.stdout
+            .lines()
+            .filter(|l| l.contains("downloaded"))
+            .count(),
+        2
+    );
+    assert_eq!(
+        std::fs::read(s.root.path().join("c/rfc9265.txt")).unwrap(),
+        document(9265, SIZE_9265)
+    );
+    // It left: the RS lists it inactive.
+    let left = get_json(s.rs.admin(), "/peers")["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["active"] == false)
+        .count();
+    assert_eq!(left, 1);
+    // No holder of RFC 1.
+    let none = run(&["get", "1", "--rs", &rs, "--rfc-dir", "c"], s.root.path());
+    assert_eq!(none.code, Some(1), "{none:?}");
+    assert!(none.stdout.contains("failed"), "{none:?}");
+    assert!(
+        none.stderr.contains("1 of 1 RFCs were not saved"),
+        "{none:?}"
+    );
+    // No RS: refused within the timeout, saying why.
+    let lonely = run(
+        &[
+            "get",
+            "1",
+            "--rs",
+            "127.0.0.1:9",
+            "--rfc-dir",
+            "c",
+            "--timeout",
+            "1",
+        ],
+        s.root.path(),
+    );
+    assert_eq!(lonely.code, Some(1), "{lonely:?}");
+    assert!(
+        lonely
+            .stderr
+            .contains("not registered with the RS at 127.0.0.1:9"),
+        "{lonely:?}"
+    );
+}
+
+#[test]
+fn index_prints_one_peers_index() {
+    let s = scenario();
+    let table = run(&["index", &s.b.addr.to_string()], s.root.path());
+    assert!(table.ok(), "{table:?}");
+    let port = s.b.addr.port();
+    assert_eq!(
+        table.stdout,
+        format!(
+            " RFC  TITLE          HOLDER   PORT   TTL\n\
+             9264  Title of 9264  hostB   {port}  7200\n\
+             9265  Title of 9265  hostB   {port}  7200\n"
+        )
+    );
+    let json = run(&["index", &s.b.addr.to_string(), "--json"], s.root.path());
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(value["peer"]["host"], "hostB");
+    assert_eq!(value["records"][1]["rfc"], 9265);
+    let nobody = run(&["index", "127.0.0.1:9"], s.root.path());
+    assert_eq!(nobody.code, Some(1));
+    assert!(
+        nobody.stderr.contains("GET RFC-Index from 127.0.0.1:9"),
+        "{nobody:?}"
+    );
+}
+
+#[test]
+fn the_command_line_is_checked_when_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_port = run(&["peer", "--rs", "localhost"], dir.path());
+    assert_eq!(no_port.code, Some(2), "{no_port:?}");
+    assert!(no_port.stderr.contains("has no port"), "{}", no_port.stderr);
+    let get = run(&["get", "1", "--rs", "localhost"], dir.path());
+    assert_eq!(get.code, Some(2));
+    for sub in ["rs", "peer", "lab", "ctl", "index", "get"] {
+        let version = run(&[sub, "--version"], dir.path());
+        assert!(version.ok(), "{sub}: {version:?}");
+        assert_eq!(
+            version.stdout.trim(),
+            format!("p2p-di-{sub} {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
+
+#[test]
+fn print_config_prints_the_file_and_the_flags_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("peer.ron"),
+        "(keepalive_secs: 77, rs: \"rs.example:1\")",
+    )
+    .unwrap();
+    let printed = run(
+        &[
+            "peer",
+            "--config",
+            "peer.ron",
+            "--host",
+            "alice",
+            "--admin",
+            "off",
+            "--print-config",
+        ],
+        dir.path(),
+    );
+    assert!(printed.ok(), "{printed:?}");
+    let text = printed.stdout;
+    assert!(text.contains("keepalive_secs: 77,"), "{text}");
+    assert!(text.contains("rs: \"rs.example:1\","), "{text}");
+    assert!(text.contains("host: Some(\"alice\"),"), "{text}");
+    assert!(text.contains("admin_listen: None,"), "{text}");
+    // What it prints runs as a config file.
+    std::fs::write(dir.path().join("printed.ron"), &text).unwrap();
+    let again = run(
+        &["peer", "--config", "printed.ron", "--print-config"],
+        dir.path(),
+    );
+    assert_eq!(again.stdout, text);
+    // An invalid merge is refused, naming its source.
+    let bad = run(&["rs", "--ttl", "0", "--print-config"], dir.path());
+    assert_eq!(bad.code, Some(1));
+    assert!(
+        bad.stderr
+            .contains("command line: ttl_secs must be at least 1"),
+        "{bad:?}"
+    );
+}
+
+#[test]
+fn each_daemon_logs_a_stats_line() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("rs.ron"), "(stats_interval_secs: 1)").unwrap();
+    let rs = Daemon::start(
+        &[
+            "rs",
+            "--config",
+            "rs.ron",
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            "st",
+        ],
+        root.path(),
+    );
+    let dir = folder(root.path(), "b", &[(1, 100)], true);
+    let b = start_peer_with(
+        root.path(),
+        rs.addr,
+        &dir,
+        "hostB",
+        "stats_interval_secs: 1",
+        &[],
+    );
+    wait_until(Duration::from_secs(5), "the peer's stats line", || {
+        b.messages()
+            .iter()
+            .any(|m| m["msg"] == "peer stats" && m["documents"] == 1 && m["joined"] == true)
+    });
+    wait_until(Duration::from_secs(5), "the RS's stats line", || {
+        rs.logged("registry stats")
+    });
+}
+
+#[test]
+fn each_daemon_tells_systemd_when_it_serves() {
+    let root = tempfile::tempdir().unwrap();
+    let socket_path = root.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let notify = socket_path.display().to_string();
+    let env = [("NOTIFY_SOCKET", notify.as_str())];
+    let read = |socket: &std::os::unix::net::UnixDatagram| {
+        let mut buf = [0u8; 512];
+        let n = socket.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let rs = Daemon::start_with_env(
+        &["rs", "--listen", "127.0.0.1:0", "--state-dir", "st"],
+        root.path(),
+        &env,
+    );
+    let ready = read(&socket);
+    assert!(ready.contains("READY=1"), "{ready}");
+    assert!(
+        ready.contains(&format!("STATUS=registering peers on {}", rs.addr)),
+        "{ready}"
+    );
+    // Ready means serving: the RS answers now.
+    cookie_of(&exchange(rs.addr, b"REGISTER&*P2P-DI/1.0&*h&*Linux&*1\n"));
+    let dir = folder(root.path(), "b", &[(1, 10)], true);
+    let rs_addr = rs.addr.to_string();
+    let dir_text = dir.display().to_string();
+    let peer = Daemon::start_with_env(
+        &[
+            "peer",
+            "--rs",
+            &rs_addr,
+            "--listen",
+            "127.0.0.1:0",
+            "--rfc-dir",
+            &dir_text,
+        ],
+        root.path(),
+        &env,
+    );
+    let ready = read(&socket);
+    assert!(ready.contains("READY=1"), "{ready}");
+    assert!(
+        ready.contains(&format!("STATUS=serving RFCs on {}", peer.addr)),
+        "{ready}"
+    );
+    peer.signal(libc::SIGTERM);
+    assert!(read(&socket).contains("STOPPING=1"));
+}
+
+#[test]
+fn an_error_says_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = run(&["peer", "--config", "missing.ron"], dir.path());
+    assert_eq!(missing.code, Some(1));
+    assert_eq!(
+        missing.stderr.trim(),
+        "p2p-di: error: reading missing.ron: No such file or directory (os error 2)"
+    );
+    let nobody = run(&["index", "127.0.0.1:9"], dir.path());
+    assert_eq!(
+        nobody.stderr.matches("Connection refused").count(),
+        1,
+        "{}",
+        nobody.stderr
+    );
+}
