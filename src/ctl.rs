@@ -742,7 +742,8 @@ pub fn run_index(args: IndexArgs) -> anyhow::Result<()> {
             &log,
         )
         .await
-        .with_context(|| format!("GET RFC-Index from {}", args.peer))?;
+        .with_context(|| format!("GET RFC-Index from {}", args.peer))?
+        .0;
         match response.reply {
             Reply::Index(records) => Ok((response.origin, records)),
             Reply::Status(status) => bail!("{} answered {status}", args.peer),

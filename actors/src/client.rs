@@ -68,9 +68,19 @@ pub enum Fetched {
     Refused(Response),
 }
 
+/// The bytes one exchange moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Request bytes sent.
+    pub sent: u64,
+    /// Response bytes received.
+    pub received: u64,
+}
+
 /// A connection with a request sent, and its response being read.
 struct Exchange<'a> {
     addr: SocketAddr,
+    traffic: Traffic,
     stream: TcpStream,
     codec: ResponseCodec,
     buf: BytesMut,
@@ -97,11 +107,16 @@ impl<'a> Exchange<'a> {
         };
         codec.encode(request, &mut out).map_err(failed)?;
         stream.write_all(&out).await.map_err(failed)?;
+        let traffic = Traffic {
+            sent: out.len() as u64,
+            received: 0,
+        };
         let chunk = download.map_or(256 * 1024, |bucket| {
             throttle_chunk(bucket.borrow().rate_bytes_per_sec())
         });
         Ok(Exchange {
             addr,
+            traffic,
             stream,
             codec,
             buf: BytesMut::with_capacity(chunk.min(64 * 1024)),
@@ -124,6 +139,7 @@ impl<'a> Exchange<'a> {
                 .read_buf(&mut self.buf)
                 .await
                 .map_err(|e| failed(e.into()))?;
+            self.traffic.received += read as u64;
             if read == 0 {
                 return self.codec.decode_eof(&mut self.buf).map_err(failed);
             }
@@ -152,7 +168,8 @@ fn timed_out(addr: SocketAddr, timeout: Duration) -> ClientError {
 
 /// Sends `request` (anything but GET RFC) to `addr` and reads the whole
 /// response, all within `timeout`; reading is paced by `download` when
-/// set. The response's head is logged at debug level.
+/// set. The response's head is logged at debug level. Answers the response
+/// and the bytes the exchange moved.
 pub async fn exchange(
     addr: SocketAddr,
     request: &Request,
@@ -160,13 +177,13 @@ pub async fn exchange(
     timeout: Duration,
     download: Option<&SharedBucket>,
     log: &Logger,
-) -> Result<Response, ClientError> {
+) -> Result<(Response, Traffic), ClientError> {
     let work = async {
         let mut exchange = Exchange::open(addr, request, limits, download).await?;
         let frame = exchange.next().await?;
         exchange.log_head(log);
         match frame {
-            Some(Incoming::Response(response)) => Ok(response),
+            Some(Incoming::Response(response)) => Ok((response, exchange.traffic)),
             other => Err(ClientError::Response {
                 addr,
                 source: ResponseError::Malformed(crate::wire::parse::Malformed(format!(

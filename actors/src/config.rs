@@ -356,6 +356,11 @@ pub struct PeerConfig {
     pub max_parallel_downloads: usize,
     /// Index fetches run at once when refreshing the whole index, at most.
     pub max_parallel_index_fetches: usize,
+    /// While downloads wait or run, fetch every active peer's index again
+    /// every this many ms, to find holders that appear meanwhile (peers
+    /// that downloaded a document serve it too). 0: never (a download
+    /// still fetches indexes when the index names no holder).
+    pub refresh_index_ms: u64,
     /// Seconds one exchange with another peer or the RS may take in all.
     pub transfer_timeout_secs: u64,
     /// Cap on the bytes per second this peer's RFC server sends, all
@@ -404,6 +409,7 @@ impl Default for PeerConfig {
             rs_retry_max_ms: 30_000,
             max_parallel_downloads: 4,
             max_parallel_index_fetches: 8,
+            refresh_index_ms: 0,
             transfer_timeout_secs: 60,
             upload_limit_bytes_per_sec: None,
             download_limit_bytes_per_sec: None,

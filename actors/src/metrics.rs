@@ -12,6 +12,9 @@
 //! | `p2pdi_peer_bytes_served_total` | counter | document bodies sent |
 //! | `p2pdi_peer_bytes_downloaded_total` | counter | documents saved |
 //! | `p2pdi_peer_downloads_total{outcome}` | counter | each download's end |
+//! | `p2pdi_peer_discovery_exchanges_total{kind}` | counter | each PQUERY (`pquery`) and GET RFC-Index (`index`) a peer sends |
+//! | `p2pdi_peer_discovery_bytes_total{kind}` | counter | their request and response bytes |
+//! | `p2pdi_peer_discovery_seconds_total{kind}` | counter | their time, connect to last byte |
 //! | `p2pdi_actor_restarts_total{actor}` | counter | each supervised restart |
 //! | `p2pdi_uptime_seconds` | gauge | when scraped |
 //!
@@ -30,6 +33,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// Labels of a request.
@@ -56,6 +60,13 @@ pub struct RoleLabel {
 pub struct OutcomeLabel {
     /// `downloaded`, `already_held` or `failed`.
     pub outcome: &'static str,
+}
+
+/// A kind of discovery exchange as a label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// `pquery` or `index`.
+    pub kind: &'static str,
 }
 
 /// An actor's name as a label.
@@ -89,6 +100,12 @@ pub struct Metrics {
     pub peer_bytes_downloaded: Counter,
     /// `p2pdi_peer_downloads_total`.
     pub peer_downloads: Family<OutcomeLabel, Counter>,
+    /// `p2pdi_peer_discovery_exchanges_total`.
+    pub discovery_exchanges: Family<KindLabel, Counter>,
+    /// `p2pdi_peer_discovery_bytes_total`.
+    pub discovery_bytes: Family<KindLabel, Counter>,
+    /// `p2pdi_peer_discovery_seconds_total`.
+    pub discovery_seconds: Family<KindLabel, Counter<f64, AtomicU64>>,
     /// `p2pdi_actor_restarts_total`.
     pub actor_restarts: Family<ActorLabel, Counter>,
     /// `p2pdi_uptime_seconds`.
@@ -178,6 +195,31 @@ impl Metrics {
                 peer_downloads.clone(),
             );
         }
+        let discovery_exchanges = Family::<KindLabel, Counter>::default();
+        let discovery_bytes = Family::<KindLabel, Counter>::default();
+        let discovery_seconds = Family::<KindLabel, Counter<f64, AtomicU64>>::default();
+        if peer {
+            registry.register(
+                "p2pdi_peer_discovery_exchanges",
+                "PQUERY and GET RFC-Index exchanges the peer sent, by kind",
+                discovery_exchanges.clone(),
+            );
+            registry.register(
+                "p2pdi_peer_discovery_bytes",
+                "Bytes those exchanges moved, both ways, by kind",
+                discovery_bytes.clone(),
+            );
+            registry.register(
+                "p2pdi_peer_discovery_seconds",
+                "Time those exchanges took, by kind",
+                discovery_seconds.clone(),
+            );
+            for kind in ["pquery", "index"] {
+                let _ = discovery_exchanges.get_or_create(&KindLabel { kind });
+                let _ = discovery_bytes.get_or_create(&KindLabel { kind });
+                let _ = discovery_seconds.get_or_create(&KindLabel { kind });
+            }
+        }
         let actor_restarts = Family::<ActorLabel, Counter>::default();
         registry.register(
             "p2pdi_actor_restarts",
@@ -210,6 +252,9 @@ impl Metrics {
             peer_bytes_served,
             peer_bytes_downloaded,
             peer_downloads,
+            discovery_exchanges,
+            discovery_bytes,
+            discovery_seconds,
             actor_restarts,
             uptime_seconds,
         }
@@ -238,6 +283,24 @@ impl Metrics {
         self.actor_restarts
             .get_or_create(&ActorLabel { actor })
             .inc();
+    }
+
+    /// Counts a discovery exchange of `kind` that moved `bytes` in `secs`.
+    pub fn discovered(&self, kind: &'static str, bytes: u64, secs: f64) {
+        let label = KindLabel { kind };
+        self.discovery_exchanges.get_or_create(&label).inc();
+        self.discovery_bytes.get_or_create(&label).inc_by(bytes);
+        self.discovery_seconds.get_or_create(&label).inc_by(secs);
+    }
+
+    /// The discovery totals of `kind`: exchanges, bytes, seconds.
+    pub fn discovery(&self, kind: &'static str) -> (u64, u64, f64) {
+        let label = KindLabel { kind };
+        (
+            self.discovery_exchanges.get_or_create(&label).get(),
+            self.discovery_bytes.get_or_create(&label).get(),
+            self.discovery_seconds.get_or_create(&label).get(),
+        )
     }
 
     /// Counts a download's end.

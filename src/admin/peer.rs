@@ -238,7 +238,7 @@ async fn refresh_index(
 ) -> Result<web::Json<Refreshed>, ApiError> {
     let reached = peer
         .downloader
-        .send(RefreshIndex)
+        .send(RefreshIndex::all())
         .await
         .map_err(|_| ApiError::restarting("downloader"))?
         .map_err(download_error)?;

@@ -270,7 +270,7 @@ async fn distribution(
     let index_clock = Instant::now();
     let refreshes = downloaders
         .iter()
-        .map(|&i| peers[i].downloader.send(RefreshIndex));
+        .map(|&i| peers[i].downloader.send(RefreshIndex::all()));
     for (i, refreshed) in downloaders.iter().zip(join_all(refreshes).await) {
         match refreshed {
             Ok(Ok(_)) => {}

@@ -106,11 +106,22 @@ pub struct Fetch {
     pub numbers: Vec<RfcNumber>,
 }
 
-/// Fetch every active peer's index and merge it; resolves to the number
-/// of peers whose index arrived.
+/// Fetch the active peers' indexes (a bounded number at a time) and merge
+/// them; resolves to the number of peers whose index arrived.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<usize, DownloadError>")]
-pub struct RefreshIndex;
+pub struct RefreshIndex {
+    /// Only these holders' indexes (those of them that are active); every
+    /// active peer's when `None`.
+    pub only: Option<Vec<Holder>>,
+}
+
+impl RefreshIndex {
+    /// Every active peer's index.
+    pub fn all() -> Self {
+        RefreshIndex { only: None }
+    }
+}
 
 /// Send every [`DownloadFinished`] to this recipient too.
 #[derive(Debug, Message)]
@@ -156,7 +167,11 @@ pub struct DownloaderConfig {
     pub max_parallel_indexes: usize,
     /// Download rate cap, shared by all transfers.
     pub download: Option<SharedBucket>,
-    /// Where downloads are counted.
+    /// While downloads wait or run, fetch every active peer's index again
+    /// this often, so that holders that appear meanwhile (peers that
+    /// downloaded a document) are found. `None`: never.
+    pub refresh_index: Option<Duration>,
+    /// Where downloads and index exchanges are counted.
     pub metrics: crate::metrics::Metrics,
 }
 
@@ -185,13 +200,11 @@ struct Getting {
     progress: Arc<Progress>,
 }
 
-/// A download waiting for room: its id, batches, RFC and the holders the
-/// index knew when it was asked for.
+/// A download waiting for room: its id, batches and RFC.
 struct Waiting {
     id: DownloadId,
     batches: Vec<BatchId>,
     number: RfcNumber,
-    holders: Vec<(Holder, String)>,
 }
 
 struct Batch {
@@ -212,6 +225,8 @@ pub struct DownloaderActor {
     busy: HashMap<SocketAddr, usize>,
     batches: HashMap<BatchId, Batch>,
     subscribers: Vec<Recipient<DownloadFinished>>,
+    /// An index refresh of its own runs (`refresh_index`).
+    refreshing: bool,
     log: Logger,
 }
 
@@ -235,6 +250,7 @@ impl DownloaderActor {
             busy: HashMap::new(),
             batches: HashMap::new(),
             subscribers: Vec::new(),
+            refreshing: false,
             log,
         }
     }
@@ -244,25 +260,25 @@ impl DownloaderActor {
         self.next_id
     }
 
-    /// Starts waiting downloads while there is room.
+    /// Starts waiting downloads while there is room: one store round trip
+    /// for those starting (which are held already, which holders the index
+    /// names now), then each one's plan.
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        let mut starting = Vec::new();
         while self.running.len() < self.config.max_parallel.max(1) {
             let Some(Waiting {
                 id,
                 batches,
                 number,
-                holders,
             }) = self.queue.pop_front()
             else {
-                return;
+                break;
             };
-            let mut plan = DownloadPlan::new(number, holders);
-            let action = plan.start();
             self.running.insert(
                 id,
                 Running {
                     batches,
-                    plan,
+                    plan: DownloadPlan::new(number, Vec::new()),
                     started: SystemTime::now(),
                     clock: Instant::now(),
                     transfer: None,
@@ -270,8 +286,42 @@ impl DownloaderActor {
                     link_error: None,
                 },
             );
-            self.perform(id, action, ctx);
+            starting.push((id, number));
         }
+        if starting.is_empty() {
+            return;
+        }
+        let numbers = starting.iter().map(|(_, n)| *n).collect();
+        ctx.spawn(
+            self.store
+                .send(Lookup(numbers))
+                .into_actor(self)
+                .map(move |known, act, ctx| {
+                    let known: HashMap<RfcNumber, Known> = known
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|k| (k.number, k))
+                        .collect();
+                    for (id, number) in starting {
+                        match known.get(&number) {
+                            Some(k) if k.held => act.finish(id, Outcome::AlreadyHeld, ctx),
+                            other => {
+                                let holders = other.map(|k| k.holders.clone()).unwrap_or_default();
+                                let Some(running) = act.running.get_mut(&id) else {
+                                    continue;
+                                };
+                                // Equally busy holders in a random order:
+                                // many downloaders then spread over the
+                                // holders of one RFC.
+                                running.plan =
+                                    DownloadPlan::new(number, holders).spreading(rand::random());
+                                let action = running.plan.start();
+                                act.perform(id, action, ctx);
+                            }
+                        }
+                    }
+                }),
+        );
     }
 
     /// Feeds `event` to download `id`'s plan and does what it says.
@@ -470,6 +520,12 @@ impl DownloaderActor {
 
 impl Actor for DownloaderActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some(every) = self.config.refresh_index {
+            ctx.run_interval(every, |act, ctx| act.refresh_while_busy(ctx));
+        }
+    }
 }
 
 impl Supervised for DownloaderActor {
@@ -499,6 +555,7 @@ impl Supervised for DownloaderActor {
             ));
         }
         self.busy.clear();
+        self.refreshing = false;
         self.folder.remove(partials);
         warn!(self.log, "downloader restarting; downloads in flight interrupted"; "downloads" => ended.len());
         for (batches, number, started, clock) in ended {
@@ -539,48 +596,17 @@ impl Handler<Fetch> for DownloaderActor {
                     reply: Some(reply),
                 },
             );
-            // One store round trip for the whole batch: which are held, and
-            // which holders the index knows already.
-            ctx.spawn(
-                self.store
-                    .send(Lookup(numbers.clone()))
-                    .into_actor(self)
-                    .map(move |known, act, ctx| {
-                        let known: HashMap<RfcNumber, Known> = known
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|k| (k.number, k))
-                            .collect();
-                        for number in numbers {
-                            let id = act.id();
-                            match known.get(&number) {
-                                Some(k) if k.held => {
-                                    let finished = DownloadFinished {
-                                        number,
-                                        outcome: Outcome::AlreadyHeld,
-                                        started: SystemTime::now(),
-                                        elapsed: Duration::ZERO,
-                                        transfer: None,
-                                        failed_attempts: Vec::new(),
-                                    };
-                                    act.deliver(&[batch], finished);
-                                }
-                                _ if act.join_running(number, batch) => {}
-                                other => {
-                                    let holders =
-                                        other.map(|k| k.holders.clone()).unwrap_or_default();
-                                    act.queue.push_back(Waiting {
-                                        id,
-                                        batches: vec![batch],
-                                        number,
-                                        holders,
-                                    });
-                                }
-                            }
-                        }
-                        act.pump(ctx);
-                    }),
-            );
+            for number in numbers {
+                if !self.join_running(number, batch) {
+                    let id = self.id();
+                    self.queue.push_back(Waiting {
+                        id,
+                        batches: vec![batch],
+                        number,
+                    });
+                }
+            }
+            self.pump(ctx);
         }
         // This future only waits: the downloads run on the actor's context,
         // and a restart answers with them interrupted.
@@ -588,47 +614,84 @@ impl Handler<Fetch> for DownloaderActor {
     }
 }
 
-impl Handler<RefreshIndex> for DownloaderActor {
-    type Result = ResponseActFuture<Self, Result<usize, DownloadError>>;
-
-    fn handle(&mut self, _: RefreshIndex, _: &mut Self::Context) -> Self::Result {
+impl DownloaderActor {
+    /// Fetches the indexes of the active peers (those of `only`, if set), a
+    /// bounded number at a time, and merges them; resolves to how many
+    /// arrived.
+    fn refresh(
+        &mut self,
+        only: Option<Vec<Holder>>,
+    ) -> impl ActorFuture<Self, Output = Result<usize, DownloadError>> + 'static {
         let store = self.store.clone();
         let config = self.config.clone();
         let log = self.log.clone();
         let parallel = self.config.max_parallel_indexes.max(1);
-        Box::pin(
-            self.link
-                .send(GetPeerList)
-                .into_actor(self)
-                .then(move |answer, act, _| {
-                    async move {
-                        let peers = match answer {
-                            Ok(Ok(peers)) => Arc::new(peers),
-                            Ok(Err(LinkError::NoActivePeers)) => return Ok(0),
-                            Ok(Err(err)) => return Err(DownloadError::PeerList(err)),
-                            Err(_) => return Err(DownloadError::Interrupted),
-                        };
-                        use futures_util::StreamExt;
-                        let fetched = futures_util::stream::iter(peers.iter().cloned())
-                            .map(|peer| {
-                                fetch_index(
-                                    store.clone(),
-                                    peer,
-                                    peers.clone(),
-                                    Vec::new(),
-                                    config.clone(),
-                                    log.clone(),
-                                )
-                            })
-                            .buffer_unordered(parallel)
-                            .filter(|result| std::future::ready(result.is_ok()))
-                            .count()
-                            .await;
-                        Ok(fetched)
-                    }
-                    .into_actor(act)
-                }),
-        )
+        self.link
+            .send(GetPeerList)
+            .into_actor(self)
+            .then(move |answer, act, _| {
+                async move {
+                    let peers = match answer {
+                        Ok(Ok(peers)) => Arc::new(peers),
+                        Ok(Err(LinkError::NoActivePeers)) => return Ok(0),
+                        Ok(Err(err)) => return Err(DownloadError::PeerList(err)),
+                        Err(_) => return Err(DownloadError::Interrupted),
+                    };
+                    let wanted = |peer: &PeerEntry| {
+                        only.as_ref().is_none_or(|only| {
+                            only.iter()
+                                .any(|h| h.host == peer.host && h.port == peer.port)
+                        })
+                    };
+                    use futures_util::StreamExt;
+                    let fetched = futures_util::stream::iter(
+                        peers
+                            .iter()
+                            .filter(|p| wanted(p))
+                            .cloned()
+                            .collect::<Vec<_>>(),
+                    )
+                    .map(|peer| {
+                        fetch_index(
+                            store.clone(),
+                            peer,
+                            peers.clone(),
+                            Vec::new(),
+                            config.clone(),
+                            log.clone(),
+                        )
+                    })
+                    .buffer_unordered(parallel)
+                    .filter(|result| std::future::ready(result.is_ok()))
+                    .count()
+                    .await;
+                    Ok(fetched)
+                }
+                .into_actor(act)
+            })
+    }
+
+    /// Refreshes the index on its own (`refresh_index`) while downloads
+    /// wait or run, one refresh at a time.
+    fn refresh_while_busy(&mut self, ctx: &mut Context<Self>) {
+        if self.refreshing || (self.running.is_empty() && self.queue.is_empty()) {
+            return;
+        }
+        self.refreshing = true;
+        ctx.spawn(self.refresh(None).map(|result, act, _| {
+            act.refreshing = false;
+            if let Err(err) = result {
+                debug!(act.log, "index refresh failed"; "err" => %err);
+            }
+        }));
+    }
+}
+
+impl Handler<RefreshIndex> for DownloaderActor {
+    type Result = ResponseActFuture<Self, Result<usize, DownloadError>>;
+
+    fn handle(&mut self, msg: RefreshIndex, _: &mut Self::Context) -> Self::Result {
+        Box::pin(self.refresh(msg.only))
     }
 }
 
@@ -717,7 +780,8 @@ async fn fetch_index(
     let request = Request::IndexQuery {
         origin: config.origin.clone(),
     };
-    let response = exchange(
+    let clock = Instant::now();
+    let (response, traffic) = exchange(
         addr,
         &request,
         config.limits,
@@ -727,6 +791,11 @@ async fn fetch_index(
     )
     .await
     .map_err(|err| failed(try_error(&err)))?;
+    config.metrics.discovered(
+        "index",
+        traffic.sent + traffic.received,
+        clock.elapsed().as_secs_f64(),
+    );
     let records = match response.reply {
         Reply::Index(records) => records,
         Reply::Status(status) => return Err(failed(TryError::Refused(status))),

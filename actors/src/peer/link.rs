@@ -10,7 +10,7 @@
 //! registering, and the question is asked again once.
 
 use super::folder::Folder;
-use crate::client::{exchange, ClientError};
+use crate::client::{exchange, ClientError, Traffic};
 use crate::wire::{Cookie, Origin, PeerEntry, Reply, Request, Status, WireLimits};
 use actix::prelude::*;
 use slog::{info, warn, Logger};
@@ -110,6 +110,8 @@ pub struct LinkConfig {
     pub timeout: Duration,
     /// Codec limits.
     pub limits: WireLimits,
+    /// Where PQUERYs are counted.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The RS link actor.
@@ -255,7 +257,14 @@ impl RsLinkActor {
                 cookie,
                 origin: config.origin.clone(),
             };
-            peers_of(call(&config, &request, &log).await)
+            let clock = std::time::Instant::now();
+            let answer = exchange_with_rs(&config, &request, &log).await;
+            if let Ok((_, traffic)) = &answer {
+                let bytes = traffic.sent + traffic.received;
+                let secs = clock.elapsed().as_secs_f64();
+                config.metrics.discovered("pquery", bytes, secs);
+            }
+            peers_of(answer.map(|(reply, _)| reply))
         }
     }
 }
@@ -282,10 +291,21 @@ async fn resolve(rs: &str) -> Result<SocketAddr, LinkError> {
 
 /// One exchange with the RS.
 async fn call(config: &LinkConfig, request: &Request, log: &Logger) -> Result<Reply, LinkError> {
+    exchange_with_rs(config, request, log)
+        .await
+        .map(|(reply, _)| reply)
+}
+
+/// One exchange with the RS, and the bytes it moved.
+async fn exchange_with_rs(
+    config: &LinkConfig,
+    request: &Request,
+    log: &Logger,
+) -> Result<(Reply, Traffic), LinkError> {
     let addr = resolve(&config.rs).await?;
     exchange(addr, request, config.limits, config.timeout, None, log)
         .await
-        .map(|response| response.reply)
+        .map(|(response, traffic)| (response.reply, traffic))
         .map_err(|err| LinkError::Exchange(Arc::new(err)))
 }
 

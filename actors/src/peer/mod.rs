@@ -223,6 +223,7 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
                 retry_max: Duration::from_millis(config.rs_retry_max_ms),
                 timeout: config.transfer_timeout(),
                 limits: config.limits.wire(),
+                metrics: metrics.clone(),
             },
             folder.clone(),
             cookie,
@@ -242,6 +243,8 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
                 max_parallel: config.max_parallel_downloads,
                 max_parallel_indexes: config.max_parallel_index_fetches,
                 download: bucket(config.download_limit_bytes_per_sec),
+                refresh_index: (config.refresh_index_ms > 0)
+                    .then(|| Duration::from_millis(config.refresh_index_ms)),
                 metrics: metrics.clone(),
             },
             log.new(o!("actor" => "downloader")),

@@ -10,8 +10,10 @@
 //!   peer-list entry with the same HOST and PORT; a holder that is not on
 //!   the current peer list is not active and is not tried;
 //! - each holder is tried once; among the untried, those busy with fewer of
-//!   this peer's transfers come first (then the peer list's order), so
-//!   parallel downloads spread over holders;
+//!   this peer's transfers come first, so parallel downloads spread over
+//!   holders; among equally busy ones, the peer list's order, or with
+//!   [`DownloadPlan::spreading`] an order drawn from a salt, so that many
+//!   downloaders of one RFC spread over its holders too;
 //! - after a failed transfer, the next holder, then the next peer's index;
 //! - a failure to write the document to disk ends the download at once
 //!   (another holder would not help);
@@ -46,12 +48,14 @@ pub struct Candidate {
 
 /// The candidates among `holders`, given the active `peers`, the holders
 /// already `tried` and how many transfers each address is `busy` with:
-/// least busy first, then in the peer list's order.
+/// least busy first, then in the peer list's order (or, with a `salt`, in
+/// an order the salt draws).
 pub fn candidates(
     holders: &[(Holder, String)],
     peers: &[PeerEntry],
     tried: &HashSet<SocketAddr>,
     busy: &HashMap<SocketAddr, usize>,
+    salt: Option<u64>,
 ) -> Vec<Candidate> {
     let mut list: Vec<(usize, Candidate)> = holders
         .iter()
@@ -72,7 +76,19 @@ pub fn candidates(
             })
         })
         .collect();
-    list.sort_by_key(|(position, c)| (busy.get(&c.addr).copied().unwrap_or(0), *position));
+    let rank = |position: usize, addr: &SocketAddr| match salt {
+        Some(salt) => {
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            BuildHasherDefault::<DefaultHasher>::default().hash_one((salt, addr))
+        }
+        None => position as u64,
+    };
+    list.sort_by_key(|(position, c)| {
+        (
+            busy.get(&c.addr).copied().unwrap_or(0),
+            rank(*position, &c.addr),
+        )
+    });
     list.into_iter().map(|(_, c)| c).collect()
 }
 
@@ -187,6 +203,8 @@ pub struct DownloadPlan {
     rounds: u32,
     last_list_len: usize,
     attempts: Vec<Attempt>,
+    /// Orders equally busy holders (`None`: the peer list's order).
+    salt: Option<u64>,
 }
 
 impl DownloadPlan {
@@ -202,7 +220,15 @@ impl DownloadPlan {
             rounds: 0,
             last_list_len: 0,
             attempts: Vec::new(),
+            salt: None,
         }
+    }
+
+    /// Tries equally busy holders in an order drawn from `salt` instead of
+    /// the peer list's (the same salt, the same order).
+    pub fn spreading(mut self, salt: u64) -> Self {
+        self.salt = Some(salt);
+        self
     }
 
     /// The RFC.
@@ -266,9 +292,10 @@ impl DownloadPlan {
     }
 
     fn advance(&mut self, busy: &HashMap<SocketAddr, usize>) -> Action {
-        if let Some(candidate) = candidates(&self.holders, &self.peers, &self.tried, busy)
-            .into_iter()
-            .next()
+        if let Some(candidate) =
+            candidates(&self.holders, &self.peers, &self.tried, busy, self.salt)
+                .into_iter()
+                .next()
         {
             self.tried.insert(candidate.addr);
             return Action::Get(candidate);
@@ -333,7 +360,7 @@ mod tests {
     fn a_holder_is_dialled_at_its_peer_list_address_and_only_if_listed() {
         let peers = vec![peer("b", 2, 65401), peer("c", 3, 65402)];
         let holders = vec![holder("b", 65401), holder("gone", 65409), holder("c", 1)];
-        let list = candidates(&holders, &peers, &HashSet::new(), &HashMap::new());
+        let list = candidates(&holders, &peers, &HashSet::new(), &HashMap::new(), None);
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].addr, addr(2, 65401));
     }
@@ -344,9 +371,30 @@ mod tests {
         let holders = vec![holder("b", 1), holder("c", 1), holder("d", 1)];
         let tried: HashSet<_> = [addr(2, 1)].into();
         let busy: HashMap<_, _> = [(addr(3, 1), 2)].into();
-        let list = candidates(&holders, &peers, &tried, &busy);
+        let list = candidates(&holders, &peers, &tried, &busy, None);
         let hosts: Vec<_> = list.iter().map(|c| c.holder.host.as_str()).collect();
         assert_eq!(hosts, ["d", "c"]);
+    }
+
+    #[test]
+    fn salted_plans_spread_over_equally_busy_holders_but_busy_ones_stay_last() {
+        let peers: Vec<PeerEntry> = (1..=4u8).map(|i| peer("h", i, u16::from(i))).collect();
+        let all: Vec<_> = (1..=4u8).map(|i| holder("h", u16::from(i))).collect();
+        let busy: HashMap<_, _> = [(addr(1, 1), 1)].into();
+        let order = |salt| candidates(&all, &peers, &HashSet::new(), &busy, Some(salt));
+        assert_eq!(order(7), order(7), "the same salt, the same order");
+        let mut firsts = HashSet::new();
+        for salt in 0..64 {
+            let list = order(salt);
+            assert_eq!(list.len(), 4);
+            assert_eq!(list[3].addr, addr(1, 1), "the busy holder stays last");
+            firsts.insert(list[0].addr);
+        }
+        assert_eq!(
+            firsts.len(),
+            3,
+            "each idle holder comes first for some salt"
+        );
     }
 
     #[test]
