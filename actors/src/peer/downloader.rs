@@ -29,7 +29,7 @@ use crate::client::{exchange, fetch_document, ClientError, Fetched, Progress};
 use crate::server::SharedBucket;
 use crate::state::index::Holder;
 use crate::state::plan::{
-    Action, Attempt, Candidate, DownloadPlan, GiveUp, PlanEvent, Stage, TryError,
+    Action, Attempt, Candidate, DownloadPlan, GiveUp, Load, PlanEvent, Stage, TryError,
 };
 use crate::wire::{Origin, PeerEntry, Reply, Request, ResponseError, RfcNumber, WireLimits};
 use actix::prelude::*;
@@ -223,6 +223,9 @@ pub struct DownloaderActor {
     queue: VecDeque<Waiting>,
     running: HashMap<DownloadId, Running>,
     busy: HashMap<SocketAddr, usize>,
+    /// The rate of the recent transfers from each holder, bytes/s (a
+    /// moving average), to prefer fast holders over overloaded ones.
+    speed: HashMap<SocketAddr, u64>,
     batches: HashMap<BatchId, Batch>,
     subscribers: Vec<Recipient<DownloadFinished>>,
     /// An index refresh of its own runs (`refresh_index`).
@@ -248,6 +251,7 @@ impl DownloaderActor {
             queue: VecDeque::new(),
             running: HashMap::new(),
             busy: HashMap::new(),
+            speed: HashMap::new(),
             batches: HashMap::new(),
             subscribers: Vec::new(),
             refreshing: false,
@@ -329,7 +333,11 @@ impl DownloaderActor {
         let Some(running) = self.running.get_mut(&id) else {
             return;
         };
-        let action = running.plan.next(event, &self.busy);
+        let load = Load {
+            busy: &self.busy,
+            speed: &self.speed,
+        };
+        let action = running.plan.next_with(event, load);
         self.perform(id, action, ctx);
     }
 
@@ -407,7 +415,11 @@ impl DownloaderActor {
                     running.getting = None;
                     match got {
                         Ok(bytes) => {
-                            running.transfer = Some(clock.elapsed());
+                            let took = clock.elapsed();
+                            running.transfer = Some(took);
+                            let rate = (bytes as f64 / took.as_secs_f64().max(1e-6)) as u64;
+                            let speed = act.speed.entry(candidate.addr).or_insert(rate);
+                            *speed = (*speed * 3 + rate) / 4;
                             let outcome = Outcome::Downloaded {
                                 holder: candidate.holder.clone(),
                                 addr: candidate.addr,

@@ -11,9 +11,11 @@
 //!   the current peer list is not active and is not tried;
 //! - each holder is tried once; among the untried, those busy with fewer of
 //!   this peer's transfers come first, so parallel downloads spread over
-//!   holders; among equally busy ones, the peer list's order, or with
-//!   [`DownloadPlan::spreading`] an order drawn from a salt, so that many
-//!   downloaders of one RFC spread over its holders too;
+//!   holders; among equally busy ones, the faster by this peer's last
+//!   transfers from them (one never used counts as fast, so it is tried),
+//!   then the peer list's order, or with [`DownloadPlan::spreading`] an
+//!   order drawn from a salt, so that many downloaders of one RFC spread
+//!   over its holders and leave an overloaded one (a seed) alone;
 //! - after a failed transfer, the next holder, then the next peer's index;
 //! - a failure to write the document to disk ends the download at once
 //!   (another holder would not help);
@@ -46,15 +48,25 @@ pub struct Candidate {
     pub title: String,
 }
 
+/// How loaded the holders look from this peer: transfers running with
+/// each, and the rate (bytes/s) its last transfers from each reached.
+#[derive(Debug, Clone, Copy)]
+pub struct Load<'a> {
+    /// Transfers running, by address.
+    pub busy: &'a HashMap<SocketAddr, usize>,
+    /// Recent transfer rate, by address (absent: never used).
+    pub speed: &'a HashMap<SocketAddr, u64>,
+}
+
 /// The candidates among `holders`, given the active `peers`, the holders
-/// already `tried` and how many transfers each address is `busy` with:
-/// least busy first, then in the peer list's order (or, with a `salt`, in
-/// an order the salt draws).
+/// already `tried` and the `load` of each address: least busy first, then
+/// the fastest (unknown ones first), then in the peer list's order (or,
+/// with a `salt`, in an order the salt draws).
 pub fn candidates(
     holders: &[(Holder, String)],
     peers: &[PeerEntry],
     tried: &HashSet<SocketAddr>,
-    busy: &HashMap<SocketAddr, usize>,
+    load: Load<'_>,
     salt: Option<u64>,
 ) -> Vec<Candidate> {
     let mut list: Vec<(usize, Candidate)> = holders
@@ -85,7 +97,8 @@ pub fn candidates(
     };
     list.sort_by_key(|(position, c)| {
         (
-            busy.get(&c.addr).copied().unwrap_or(0),
+            load.busy.get(&c.addr).copied().unwrap_or(0),
+            std::cmp::Reverse(load.speed.get(&c.addr).copied().unwrap_or(u64::MAX)),
             rank(*position, &c.addr),
         )
     });
@@ -255,6 +268,18 @@ impl DownloadPlan {
     /// Takes `event` in; returns what to do next, choosing among holders by
     /// how `busy` each address is.
     pub fn next(&mut self, event: PlanEvent, busy: &HashMap<SocketAddr, usize>) -> Action {
+        let speed = HashMap::new();
+        self.next_with(
+            event,
+            Load {
+                busy,
+                speed: &speed,
+            },
+        )
+    }
+
+    /// [`DownloadPlan::next`], choosing among holders by their `load`.
+    pub fn next_with(&mut self, event: PlanEvent, load: Load<'_>) -> Action {
         match event {
             PlanEvent::Peers(list) => {
                 self.last_list_len = list.len();
@@ -288,12 +313,12 @@ impl DownloadPlan {
             }
             PlanEvent::Saved => return Action::Done,
         }
-        self.advance(busy)
+        self.advance(load)
     }
 
-    fn advance(&mut self, busy: &HashMap<SocketAddr, usize>) -> Action {
+    fn advance(&mut self, load: Load<'_>) -> Action {
         if let Some(candidate) =
-            candidates(&self.holders, &self.peers, &self.tried, busy, self.salt)
+            candidates(&self.holders, &self.peers, &self.tried, load, self.salt)
                 .into_iter()
                 .next()
         {
@@ -360,7 +385,12 @@ mod tests {
     fn a_holder_is_dialled_at_its_peer_list_address_and_only_if_listed() {
         let peers = vec![peer("b", 2, 65401), peer("c", 3, 65402)];
         let holders = vec![holder("b", 65401), holder("gone", 65409), holder("c", 1)];
-        let list = candidates(&holders, &peers, &HashSet::new(), &HashMap::new(), None);
+        let none = HashMap::new();
+        let load = Load {
+            busy: &none,
+            speed: &HashMap::new(),
+        };
+        let list = candidates(&holders, &peers, &HashSet::new(), load, None);
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].addr, addr(2, 65401));
     }
@@ -371,9 +401,25 @@ mod tests {
         let holders = vec![holder("b", 1), holder("c", 1), holder("d", 1)];
         let tried: HashSet<_> = [addr(2, 1)].into();
         let busy: HashMap<_, _> = [(addr(3, 1), 2)].into();
-        let list = candidates(&holders, &peers, &tried, &busy, None);
+        let speed = HashMap::new();
+        let load = Load {
+            busy: &busy,
+            speed: &speed,
+        };
+        let list = candidates(&holders, &peers, &tried, load, None);
         let hosts: Vec<_> = list.iter().map(|c| c.holder.host.as_str()).collect();
         assert_eq!(hosts, ["d", "c"]);
+        // Equally busy: the faster first, and one never used before both.
+        let all = HashSet::new();
+        let speed: HashMap<_, _> = [(addr(2, 1), 1_000), (addr(3, 1), 9_000)].into();
+        let idle = HashMap::new();
+        let load = Load {
+            busy: &idle,
+            speed: &speed,
+        };
+        let list = candidates(&holders, &peers, &all, load, None);
+        let hosts: Vec<_> = list.iter().map(|c| c.holder.host.as_str()).collect();
+        assert_eq!(hosts, ["d", "c", "b"]);
     }
 
     #[test]
@@ -381,7 +427,12 @@ mod tests {
         let peers: Vec<PeerEntry> = (1..=4u8).map(|i| peer("h", i, u16::from(i))).collect();
         let all: Vec<_> = (1..=4u8).map(|i| holder("h", u16::from(i))).collect();
         let busy: HashMap<_, _> = [(addr(1, 1), 1)].into();
-        let order = |salt| candidates(&all, &peers, &HashSet::new(), &busy, Some(salt));
+        let speed = HashMap::new();
+        let load = Load {
+            busy: &busy,
+            speed: &speed,
+        };
+        let order = |salt| candidates(&all, &peers, &HashSet::new(), load, Some(salt));
         assert_eq!(order(7), order(7), "the same salt, the same order");
         let mut firsts = HashSet::new();
         for salt in 0..64 {
