@@ -127,6 +127,14 @@ fn apply_admin(flag: Option<AdminFlag>, listen: &mut Option<SocketAddr>) {
     }
 }
 
+/// `--repeat`: 1 to 100.
+fn parse_repeat(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(k @ 1..=100) => Ok(k),
+        _ => Err(format!("{text:?}: the number of repeats is 1 to 100")),
+    }
+}
+
 /// `--rs`: a host and a port, checked when the command line is parsed.
 pub fn parse_rs(text: &str) -> Result<String, String> {
     config::valid_rs_address(text).map(|()| text.to_owned())
@@ -233,8 +241,13 @@ struct LabArgs {
     /// Keep the peers' folders (out/work) after the run.
     #[arg(long)]
     keep_work: bool,
-    /// Log level of the peers and the RS (default warn, to keep the
-    /// progress display readable).
+    /// Runs of each experiment; tables show the median and the range.
+    #[arg(long, value_name = "K", default_value_t = crate::lab::DEFAULT_REPEATS,
+        value_parser = parse_repeat)]
+    repeat: usize,
+    /// Log level of the peers and the RS (default error, to keep the
+    /// progress display readable: the failure runs fail downloads on
+    /// purpose).
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<LogLevel>,
 }
@@ -444,7 +457,7 @@ fn run_lab(args: LabArgs) -> anyhow::Result<()> {
         .transpose()
         .map_err(|err| anyhow::anyhow!("--sweep {err}"))?;
     let log_config = LogConfig {
-        level: args.log_level.unwrap_or(LogLevel::Warn),
+        level: args.log_level.unwrap_or(LogLevel::Error),
         ..LogConfig::default()
     };
     crate::raise_fd_limit();
@@ -457,6 +470,7 @@ fn run_lab(args: LabArgs) -> anyhow::Result<()> {
         size_scale: args.size_scale,
         seed: args.seed,
         keep_work: args.keep_work,
+        repeats: args.repeat,
     };
     let result = crate::lab::run(&options, &log).map(|_| ());
     drop(log);

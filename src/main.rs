@@ -21,7 +21,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("p2p-di: error: {}", describe(&err));
-            ExitCode::FAILURE
+            if lab::interrupt::requested() {
+                // The shell's convention for a run ended by a signal.
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

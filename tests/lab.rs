@@ -1,5 +1,5 @@
-//! End-to-end test of `p2p-di lab`: the real binary runs the built-in
-//! suite on a small generated corpus, and everything it writes is checked.
+//! End-to-end tests of `p2p-di lab`: the real binary runs the built-in
+//! study on a small generated corpus, and everything it writes is checked.
 
 mod common;
 
@@ -17,6 +17,7 @@ struct Download {
     start_ms: f64,
     end_ms: f64,
     duration_ms: f64,
+    repeat: usize,
 }
 
 fn downloads(out: &Path) -> Vec<Download> {
@@ -24,12 +25,12 @@ fn downloads(out: &Path) -> Vec<Download> {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("experiment,peer,rfc,holder,bytes,start_ms,end_ms,duration_ms")
+        Some("experiment,peer,rfc,holder,bytes,start_ms,end_ms,duration_ms,repeat")
     );
     lines
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            assert_eq!(f.len(), 8, "{line}");
+            assert_eq!(f.len(), 9, "{line}");
             Download {
                 experiment: f[0].into(),
                 peer: f[1].into(),
@@ -39,20 +40,30 @@ fn downloads(out: &Path) -> Vec<Download> {
                 start_ms: f[5].parse().unwrap(),
                 end_ms: f[6].parse().unwrap(),
                 duration_ms: f[7].parse().unwrap(),
+                repeat: f[8].parse().unwrap(),
             }
         })
         .collect()
 }
 
-fn summary(out: &Path) -> HashMap<String, Vec<String>> {
+/// summary.csv: the row names in order, and each line's fields by name.
+fn summary(out: &Path) -> (Vec<String>, HashMap<String, Vec<String>>) {
     let text = std::fs::read_to_string(out.join("summary.csv")).unwrap();
-    text.lines()
-        .skip(1)
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("experiment,downloads,bytes,makespan_ms,bound_ms,ratio,verified,failures,planned,repeats,makespan_min_ms,makespan_max_ms")
+    );
+    let mut order = Vec::new();
+    let rows = lines
         .map(|line| {
             let f: Vec<String> = line.split(',').map(str::to_owned).collect();
+            assert_eq!(f.len(), 12, "{line}");
+            order.push(f[0].clone());
             (f[0].clone(), f)
         })
-        .collect()
+        .collect();
+    (order, rows)
 }
 
 fn assert_svg_and_png(out: &Path, stem: &str) {
@@ -71,12 +82,30 @@ fn assert_svg_and_png(out: &Path, stem: &str) {
     assert!(png.len() > 10_000, "{stem}.png has content");
 }
 
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
 #[test]
-fn the_built_in_suite_runs_and_everything_it_writes_adds_up() {
+fn the_built_in_study_runs_and_everything_it_writes_adds_up() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("results");
     let run = Command::new(BIN)
-        .args(["lab", "--size-scale", "0.05", "--keep-work", "--out"])
+        .args([
+            "lab",
+            "--size-scale",
+            "0.05",
+            "--repeat",
+            "2",
+            "--keep-work",
+            "--out",
+        ])
         .arg(&out)
         .current_dir(root.path())
         .output()
@@ -87,28 +116,59 @@ fn the_built_in_suite_runs_and_everything_it_writes_adds_up() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
-
-    // exactly the expected downloads, each once
     let rows = downloads(&out);
+    let (order, summary) = summary(&out);
+
+    // The rows the study names, in order.
+    let mut expected: Vec<String> = [
+        "scenario",
+        "task1",
+        "task2-best",
+        "task2-crowded",
+        "task2-worst",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for n in [2, 3, 4, 6, 12] {
+        expected.extend([
+            format!("sweep-centralized-{n}"),
+            format!("sweep-p2p-{n}"),
+            format!("swarm-{n}"),
+        ]);
+    }
+    expected.extend(["fail-centralized", "fail-p2p", "fail-swarm"].map(str::to_owned));
+    assert_eq!(order, expected);
+
+    // Exactly the planned downloads where nobody is stopped, each once per
+    // repeat, from the right holders.
     let count = |name: &str| rows.iter().filter(|r| r.experiment == name).count();
-    assert_eq!(
-        (
-            count("scenario"),
-            count("task1"),
-            count("task2-best"),
-            count("task2-worst")
-        ),
-        (1, 300, 300, 300)
-    );
-    assert_eq!(rows.len(), 901);
-    let unique: HashSet<(&str, &str, u32)> = rows
+    for (name, planned) in [
+        ("scenario", 1),
+        ("task1", 300),
+        ("task2-best", 300),
+        ("task2-crowded", 300),
+        ("task2-worst", 300),
+    ] {
+        assert_eq!(count(name), 2 * planned, "{name}");
+    }
+    for n in [2, 3, 4, 6, 12] {
+        for name in [
+            format!("sweep-centralized-{n}"),
+            format!("sweep-p2p-{n}"),
+            format!("swarm-{n}"),
+        ] {
+            assert_eq!(count(&name), 2 * 12 * (n - 1), "{name}");
+        }
+    }
+    let unique: HashSet<(&str, &str, u32, usize)> = rows
         .iter()
-        .map(|r| (r.experiment.as_str(), r.peer.as_str(), r.rfc))
+        .map(|r| (r.experiment.as_str(), r.peer.as_str(), r.rfc, r.repeat))
         .collect();
-    assert_eq!(unique.len(), 901);
+    assert_eq!(unique.len(), rows.len(), "no download twice");
     for r in &rows {
         assert!((r.end_ms - r.start_ms - r.duration_ms).abs() < 0.01);
         assert!(r.start_ms >= 0.0 && r.bytes > 0);
+        assert!(r.repeat == 1 || r.repeat == 2);
         match r.experiment.as_str() {
             "task1" => assert_eq!(r.holder, "P0"),
             "scenario" => assert_eq!((r.peer.as_str(), r.holder.as_str()), ("A", "B")),
@@ -116,7 +176,7 @@ fn the_built_in_suite_runs_and_everything_it_writes_adds_up() {
         }
     }
 
-    // the copies are byte-identical to their sources (kept with --keep-work)
+    // The copies are byte-identical to their sources (kept with --keep-work).
     let work = out.join("work/task1");
     for entry in std::fs::read_dir(work.join("P0")).unwrap() {
         let name = entry.unwrap().file_name();
@@ -128,84 +188,149 @@ fn the_built_in_suite_runs_and_everything_it_writes_adds_up() {
         }
     }
 
-    // the summary and the report say what the CSV says
-    let summary = summary(&out);
-    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
-    for name in ["scenario", "task1", "task2-best", "task2-worst"] {
-        let line = &summary[name];
-        let mine: Vec<&Download> = rows.iter().filter(|r| r.experiment == name).collect();
-        let makespan = mine.iter().map(|r| r.end_ms).fold(0.0, f64::max);
+    // The summary says what the CSV says: sums over the repeats, the median
+    // makespan and its range, never under the bound.
+    for (name, line) in &summary {
+        let mine: Vec<&Download> = rows.iter().filter(|r| &r.experiment == name).collect();
         let bytes: u64 = mine.iter().map(|r| r.bytes).sum();
-        assert_eq!(line[1], mine.len().to_string());
-        assert_eq!(line[2], bytes.to_string());
-        assert!(
-            (line[3].parse::<f64>().unwrap() - makespan).abs() < 0.01,
-            "{name}"
-        );
+        assert_eq!(line[1], mine.len().to_string(), "{name}");
+        assert_eq!(line[2], bytes.to_string(), "{name}");
         assert_eq!(
             line[6],
             mine.len().to_string(),
             "{name}: every copy verified"
         );
+        assert_eq!(line[9], "2", "{name}: repeats");
+        let planned: usize = line[8].parse().unwrap();
+        assert!(mine.len() <= planned, "{name}");
+        if name.starts_with("fail-") {
+            assert!(
+                line[4].is_empty(),
+                "{name}: no bound for a run stopped on purpose"
+            );
+            continue;
+        }
         assert_eq!(line[7], "0", "{name}: no failure");
-        let row = report
-            .lines()
-            .find(|l| l.starts_with(&format!("| {name} |")))
-            .unwrap();
+        assert_eq!(mine.len(), planned, "{name}");
+        let makespans: Vec<f64> = (1..=2)
+            .map(|k| {
+                mine.iter()
+                    .filter(|r| r.repeat == k)
+                    .map(|r| r.end_ms)
+                    .fold(0.0, f64::max)
+            })
+            .collect();
+        let makespan: f64 = line[3].parse().unwrap();
         assert!(
-            row.contains(&format!("| {:.2} |", makespan / 1000.0)),
-            "{row}"
+            (makespan - median(makespans.clone())).abs() < 0.01,
+            "{name}: {makespan} {makespans:?}"
         );
-        assert!(
-            row.contains(&format!("| {:.2} |", bytes as f64 / 1e6)),
-            "{row}"
-        );
-        if name != "scenario" {
-            // with caps, never faster than physics allows
-            let bound_ms: f64 = line[4].parse().unwrap();
-            assert!(
-                makespan >= bound_ms,
-                "{name}: {makespan} ms below the bound {bound_ms} ms"
-            );
-            assert!(
-                row.contains(&format!("| {:.2} |", bound_ms / 1000.0)),
-                "{row}"
-            );
-            assert_svg_and_png(&out, name);
-            assert!(report.contains(&format!("]({name}.svg)")));
+        let (low, high): (f64, f64) = (line[10].parse().unwrap(), line[11].parse().unwrap());
+        assert!(low <= makespan && makespan <= high, "{name}");
+        if !line[4].is_empty() {
+            let bound: f64 = line[4].parse().unwrap();
+            assert!(low >= bound, "{name}: {low} ms under the bound {bound} ms");
         }
     }
-    for name in ["task2-best", "task2-worst"] {
+    let fraction = |name: &str| {
+        let line = &summary[name];
+        line[1].parse::<f64>().unwrap() / line[8].parse::<f64>().unwrap()
+    };
+    assert!(fraction("fail-p2p") >= fraction("fail-centralized"));
+
+    // The charts and the report.
+    for stem in [
+        "task1",
+        "task2-best",
+        "task2-crowded",
+        "task2-worst",
+        "tasks",
+        "sweep",
+        "failures",
+    ] {
+        assert_svg_and_png(&out, stem);
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for section in [
+        "## Summary",
+        "## Conclusion",
+        "## Task 1 beside Task 2",
+        "## Failure",
+        "## Discovery cost",
+        "](sweep.svg)",
+        "](tasks.svg)",
+        "](failures.svg)",
+        "(sweep.csv)",
+    ] {
+        assert!(report.contains(section), "{section}");
+    }
+    // Each check of the scenario is listed once, whatever the repeats.
+    assert_eq!(
+        report
+            .matches("- [x] A's next PQUERY was answered 404 No Active Peers")
+            .count(),
+        1
+    );
+    assert!(!report.contains("Incomplete"));
+    for name in ["task2-best", "task2-crowded", "task2-worst"] {
         let matrix = std::fs::read_to_string(out.join(format!("{name}-matrix.csv"))).unwrap();
         assert_eq!(matrix.lines().count(), 7);
-        let total: f64 = matrix
-            .lines()
-            .skip(1)
-            .flat_map(|l| {
-                l.split(',')
-                    .skip(1)
-                    .map(|c| c.parse::<f64>().unwrap())
-                    .collect::<Vec<_>>()
-            })
-            .sum();
-        let durations: f64 = rows
-            .iter()
-            .filter(|r| r.experiment == name)
-            .map(|r| r.duration_ms)
-            .sum::<f64>()
-            / 1000.0;
-        assert!(
-            (total - durations).abs() < 0.05,
-            "{name}: matrix {total} vs {durations}"
-        );
     }
-    assert!(report.contains("- [x] A's next PQUERY was answered 404 No Active Peers"));
-    assert!(report.contains("## Conclusion"));
+    for file in ["sweep.csv", "failures.csv", "discovery.csv"] {
+        assert!(out.join(file).exists(), "{file}");
+    }
     assert!(stdout.contains("report:"));
 }
 
 #[test]
-fn a_sweep_plots_both_distributions_against_the_number_of_peers() {
+fn an_interrupted_run_reports_what_finished_and_cleans_up() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("results");
+    let mut child = Command::new(BIN)
+        .args(["lab", "--size-scale", "0.05", "--out"])
+        .arg(&out)
+        .current_dir(root.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first runs have finished.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        assert!(read > 0, "the lab ended before its first result");
+        if line.trim_start().starts_with("task1") {
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the lab did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("**Incomplete**"), "{report}");
+    let (order, _) = summary(&out);
+    assert!(
+        order.starts_with(&["scenario".to_owned(), "task1".to_owned()]),
+        "{order:?}"
+    );
+    assert!(order.len() < 23, "{order:?}");
+    assert!(!out.join("work").exists(), "the work folder is removed");
+}
+
+#[test]
+fn a_sweep_plots_every_distribution_against_the_number_of_peers() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("sweep");
     let run = Command::new(BIN)
@@ -215,6 +340,8 @@ fn a_sweep_plots_both_distributions_against_the_number_of_peers() {
             "peers=2..4",
             "--size-scale",
             "0.03",
+            "--repeat",
+            "1",
             "--out",
         ])
         .arg(&out)
@@ -233,16 +360,21 @@ fn a_sweep_plots_both_distributions_against_the_number_of_peers() {
         .collect();
     assert_eq!(peers, ["2", "3", "4"]);
     for line in csv.lines().skip(1) {
-        let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
-        assert!(
-            f[2] >= f[3] && f[4] >= f[5],
-            "never below the bound: {line}"
-        );
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), 17, "{line}");
+        for kind in 0..3 {
+            let (low, bound) = (f[3 + 5 * kind], f[5 + 5 * kind]);
+            if !bound.is_empty() {
+                let (low, bound): (f64, f64) = (low.parse().unwrap(), bound.parse().unwrap());
+                assert!(low >= bound, "never below the bound: {line}");
+            }
+        }
     }
+    let (order, _) = summary(&out);
+    assert_eq!(order.len(), 9, "the sweep fills summary.csv: {order:?}");
     assert_svg_and_png(&out, "sweep");
-    assert!(std::fs::read_to_string(out.join("report.md"))
-        .unwrap()
-        .contains("](sweep.svg)"));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("](sweep.svg)") && report.contains("(sweep.csv)"));
 }
 
 #[test]
@@ -286,7 +418,7 @@ fn a_real_rfc_folder_can_be_the_corpus() {
     let out = root.path().join("out");
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/lab/scenario.ron");
     let run = Command::new(BIN)
-        .args(["lab", "--corpus"])
+        .args(["lab", "--repeat", "1", "--corpus"])
         .arg(&corpus)
         .arg("--out")
         .arg(&out)

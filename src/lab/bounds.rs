@@ -2,10 +2,17 @@
 //! byte-rate caps: every byte a holder sends passes its upload cap, every
 //! byte a peer receives passes its download cap.
 //!
-//! A cap is a token bucket that may start full: by time `t` it has let
-//! through at most `rate * t + burst` bytes. So `bytes` through one cap
-//! take at least `(bytes - burst) / rate`; the bound is the largest such
-//! time over every cap in the experiment.
+//! Two kinds of bound:
+//!
+//! - [`bound`], the one our caps imply for a planned traffic: a cap is a
+//!   token bucket that may start full, so by time `t` it has let through
+//!   at most `rate * t + burst` bytes, and `bytes` through one cap take at
+//!   least `(bytes - burst) / rate`; the bound is the largest such time
+//!   over every cap in the experiment.
+//! - [`textbook`], the textbook's (Kurose and Ross, *Computer Networking*,
+//!   2.5): distributing `F` bytes to `n` peers from one server takes at
+//!   least `max(n·F/u_s, F/d_min)` client-server and
+//!   `max(F/u_s, F/d_min, n·F/(u_s + Σu_i))` peer-to-peer.
 
 /// A byte-rate cap.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,5 +132,107 @@ mod tests {
     #[test]
     fn without_caps_there_is_no_bound() {
         assert_eq!(bound(&names(2), &[1, 0], &[0, 1], None, None), None);
+    }
+}
+
+/// A textbook bound, with the formula and the values it was computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Textbook {
+    /// Seconds.
+    pub secs: f64,
+    /// The formula with its values, for the report.
+    pub formula: String,
+}
+
+fn rate(bytes_per_sec: Option<u64>) -> f64 {
+    bytes_per_sec.map_or(f64::INFINITY, |r| r as f64)
+}
+
+fn shown_rate(bytes_per_sec: Option<u64>) -> String {
+    bytes_per_sec.map_or("∞".to_owned(), |r| format!("{} MB/s", r as f64 / 1e6))
+}
+
+/// Client-server: one server uploading at `up` sends `file` bytes to each
+/// of `clients`, each downloading at most at `down`.
+pub fn client_server(
+    clients: usize,
+    file: u64,
+    up: Option<u64>,
+    down: Option<u64>,
+) -> Option<Textbook> {
+    up.or(down)?;
+    let (f, n) = (file as f64, clients as f64);
+    let secs = (n * f / rate(up)).max(f / rate(down));
+    Some(Textbook {
+        secs,
+        formula: format!(
+            "max(n·F/u_s, F/d_min) = max({clients} × {:.2} MB / {}, {:.2} MB / {}) = {secs:.2} s",
+            f / 1e6,
+            shown_rate(up),
+            f / 1e6,
+            shown_rate(down),
+        ),
+    })
+}
+
+/// Peer-to-peer from a seed: the seed (uploading at `up`) holds `file`
+/// bytes, `peers` others each want all of it and upload at `up` too.
+pub fn seeded(peers: usize, file: u64, up: Option<u64>, down: Option<u64>) -> Option<Textbook> {
+    up.or(down)?;
+    let (f, n) = (file as f64, peers as f64);
+    let u = rate(up);
+    let secs = (f / u).max(f / rate(down)).max(n * f / (u + n * u));
+    Some(Textbook {
+        secs,
+        formula: format!(
+            "max(F/u_s, F/d_min, n·F/(u_s + Σu_i)) = max({:.2} MB / {u_s}, {:.2} MB / {}, {peers} × {:.2} MB / ({u_s} + {peers} × {u_s})) = {secs:.2} s",
+            f / 1e6,
+            f / 1e6,
+            shown_rate(down),
+            f / 1e6,
+            u_s = shown_rate(up),
+        ),
+    })
+}
+
+/// Peer-to-peer with no seed: `peers` peers each hold a share and each
+/// downloads `file` bytes (what it lacks); all upload at `up`.
+pub fn shared(peers: usize, file: u64, up: Option<u64>, down: Option<u64>) -> Option<Textbook> {
+    up.or(down)?;
+    let (f, n) = (file as f64, peers as f64);
+    let secs = (f / rate(down)).max(n * f / (n * rate(up)));
+    Some(Textbook {
+        secs,
+        formula: format!(
+            "max(F/d_min, n·F/Σu_i) = max({:.2} MB / {}, {peers} × {:.2} MB / ({peers} × {})) = {secs:.2} s",
+            f / 1e6,
+            shown_rate(down),
+            f / 1e6,
+            shown_rate(up),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod textbook_tests {
+    use super::*;
+
+    #[test]
+    fn client_server_grows_with_the_clients_and_p2p_does_not() {
+        let mb = 1_000_000;
+        let one = client_server(1, 4 * mb, Some(2 * mb), None).unwrap();
+        let ten = client_server(10, 4 * mb, Some(2 * mb), None).unwrap();
+        assert_eq!((one.secs, ten.secs), (2.0, 20.0));
+        assert!(ten
+            .formula
+            .starts_with("max(n·F/u_s, F/d_min) = max(10 × 4.00 MB / 2 MB/s"));
+        let p2p = seeded(10, 4 * mb, Some(2 * mb), None).unwrap();
+        // F/u_s = 2 s dominates 10·F/(11·u) = 1.82 s.
+        assert_eq!(p2p.secs, 2.0);
+        let slow_down = seeded(10, 4 * mb, Some(2 * mb), Some(mb)).unwrap();
+        assert_eq!(slow_down.secs, 4.0);
+        let share = shared(6, 5 * mb, Some(2 * mb), None).unwrap();
+        assert_eq!(share.secs, 2.5);
+        assert_eq!(client_server(3, mb, None, None), None);
     }
 }

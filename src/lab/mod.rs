@@ -1,15 +1,17 @@
-//! `p2p-di lab`: runs experiments from RON files (or the built-in suite),
-//! then writes the CSV, the charts and `report.md`.
+//! `p2p-di lab`: runs experiments from RON files (or the built-in suite,
+//! which is the study), then writes the CSV, the charts and `report.md`.
 //!
-//! - `plan.rs`: the experiment files and the pure planning of holdings
-//!   and download orders.
+//! - `plan.rs`: the experiment files, and the pure planning of each run
+//!   (holdings, download orders, lockstep rounds, swarms, who stops when).
 //! - `corpus.rs`: the documents (generated, or a real RFC folder).
-//! - `run.rs`: one experiment, with an RS and full peers in-process.
-//! - `bounds.rs`: the least time physics allows.
+//! - `run.rs`: one run, with an RS and full peers in-process.
+//! - `bounds.rs`: the least time physics allows, ours and the textbook's.
+//! - `interrupt.rs`: Ctrl-C and SIGTERM during a run.
 //! - `results.rs`, `plots.rs`, `report.rs`: what is written.
 
 pub mod bounds;
 pub mod corpus;
+pub mod interrupt;
 pub mod plan;
 pub mod plots;
 pub mod report;
@@ -18,12 +20,15 @@ pub mod run;
 
 use anyhow::Context as _;
 use indicatif::MultiProgress;
-use plan::{Experiment, Task};
-use report::SweepPoint;
-use run::{Caps, Outcomes};
+use plan::{Experiment, Kind, Point, Task};
+use results::PointResult;
+use run::Caps;
 use slog::Logger;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+
+/// Repeats of each experiment when `--repeat` is not given.
+pub const DEFAULT_REPEATS: usize = 3;
 
 /// What the user asked the lab to do.
 #[derive(Debug, Clone)]
@@ -42,6 +47,8 @@ pub struct LabOptions {
     pub seed: u64,
     /// Keep the peers' folders after the run.
     pub keep_work: bool,
+    /// Runs of each experiment.
+    pub repeats: usize,
 }
 
 /// The experiments to run: the files given, or the built-in suite.
@@ -57,12 +64,13 @@ pub fn experiments(options: &LabOptions) -> anyhow::Result<Vec<Experiment>> {
                 "Scaling: centralized against peer-to-peer, {min_peers} to {max_peers} peers"
             ),
             task: Task::Sweep {
-                min_peers,
-                max_peers,
+                peers: (min_peers..=max_peers).collect(),
                 documents: 60,
+                swarm: true,
             },
             upload_limit_bytes_per_sec: Some(2_000_000),
             download_limit_bytes_per_sec: None,
+            kill: None,
         });
     }
     if list.is_empty() {
@@ -102,6 +110,7 @@ fn documents_needed(experiments: &[Experiment]) -> usize {
                 documents_per_peer,
                 ..
             } => peers * documents_per_peer,
+            Task::Swarm { documents, .. } => documents,
             Task::Sweep { documents, .. } => documents,
         })
         .max()
@@ -116,6 +125,195 @@ fn timestamp() -> String {
         .replace(':', "-")
 }
 
+/// Every run of every experiment, planned before anything runs (a bad
+/// file fails at once).
+fn plan_all(experiments: &[Experiment], available: usize) -> anyhow::Result<Vec<Point>> {
+    let mut points = Vec::new();
+    for (i, experiment) in experiments.iter().enumerate() {
+        let planned = plan::points(experiment, i, available)
+            .map_err(|err| anyhow::anyhow!("experiment `{}`: {err}", experiment.name))?;
+        points.extend(planned);
+    }
+    let mut rows = std::collections::HashSet::new();
+    for point in &points {
+        anyhow::ensure!(
+            rows.insert(point.row.clone()),
+            "two runs are named `{}`",
+            point.row
+        );
+    }
+    Ok(points)
+}
+
+fn caps_of(experiment: &Experiment) -> Caps {
+    Caps {
+        upload: experiment.upload_limit_bytes_per_sec,
+        download: experiment.download_limit_bytes_per_sec,
+    }
+}
+
+/// Runs each point `repeats` times (until an interrupt or an error):
+/// what finished, and the error that stopped it, if any.
+fn run_points(
+    points: &[Point],
+    experiments: &[Experiment],
+    corpus: &corpus::Corpus,
+    options: &LabOptions,
+    work: &Path,
+    log: &Logger,
+) -> (Vec<PointResult>, anyhow::Result<()>) {
+    let progress = MultiProgress::new();
+    let mut done = Vec::new();
+    for point in points {
+        if interrupt::requested() {
+            break;
+        }
+        let experiment = &experiments[point.experiment];
+        let caps = caps_of(experiment);
+        let mut result = PointResult {
+            point: point.clone(),
+            title: experiment.title.clone(),
+            caps,
+            runs: Vec::new(),
+            bound: run::bound_of(point, corpus, caps),
+            textbook: run::textbook_of(point, corpus, caps),
+        };
+        for repeat in 1..=options.repeats {
+            let job = run::Job {
+                point,
+                corpus,
+                caps,
+                work: &work.join(&point.row),
+                repeat,
+            };
+            let outcome = match run::run(&job, &progress, log) {
+                Ok(outcome) => outcome,
+                Err(err) => {
+                    progress.clear().ok();
+                    let context = format!("running {} (repeat {repeat})", point.row);
+                    return (done, Err(err.context(context)));
+                }
+            };
+            let interrupted = outcome.interrupted;
+            if !interrupted {
+                result.runs.push(outcome);
+            }
+            if interrupted || interrupt::requested() {
+                break;
+            }
+        }
+        if result.runs.is_empty() {
+            break;
+        }
+        progress.suspend(|| println!("  {}", one_line(&result)));
+        done.push(result);
+    }
+    progress.clear().ok();
+    (done, Ok(()))
+}
+
+/// A point's result in one line, for the terminal.
+fn one_line(p: &PointResult) -> String {
+    let (low, high) = p.range_ms();
+    let bound = match (p.bound_secs(), p.killed()) {
+        (_, true) => "a peer stopped on purpose".to_owned(),
+        (Some(b), false) => format!("bound {b:.2} s, ratio {:.2}", p.ratio().unwrap_or(0.0)),
+        (None, false) => "no bound".to_owned(),
+    };
+    let failed = match (p.failures(), p.killed()) {
+        (0, _) => String::new(),
+        (n, true) => format!("; {n} failed with a peer stopped"),
+        (n, false) => format!("; {n} FAILED"),
+    };
+    format!(
+        "{:<22} {:>5}/{:<5} downloads in {:>6.2} s (median of {}, {:.2}-{:.2}; {bound}); {} copies verified{failed}",
+        p.row(),
+        p.completed(),
+        p.planned(),
+        p.makespan_ms() / 1000.0,
+        p.runs.len(),
+        low / 1000.0,
+        high / 1000.0,
+        p.verified(),
+    )
+}
+
+/// Writes the CSV files, the charts and the report.
+fn write_outputs(out: &Path, study: &report::Study<'_>, corpus: &str) -> anyhow::Result<()> {
+    let results = study.results;
+    results::write(out, "downloads.csv", &results::downloads_csv(results))?;
+    results::write(out, "summary.csv", &results::summary_csv(results))?;
+    results::write(out, "failures.csv", &results::failures_csv(results))?;
+    results::write(out, "discovery.csv", &results::discovery_csv(results))?;
+    let sweep = study
+        .experiments
+        .iter()
+        .position(|e| matches!(e.task, Task::Sweep { .. }));
+    for p in results {
+        if p.point.kind == Kind::Scenario || Some(p.point.experiment) == sweep {
+            continue;
+        }
+        plots::cumulative(out, p, plots::parameters(p, corpus))?;
+        if let (Kind::Distributed(_), Some(run)) = (p.point.kind, p.median_run()) {
+            let csv = results::matrix_csv(&p.point.setup.names, run);
+            results::write(out, &format!("{}-matrix.csv", p.row()), &csv)?;
+        }
+    }
+    let tasks: Vec<&PointResult> = results
+        .iter()
+        .filter(|p| {
+            matches!(p.point.kind, Kind::Centralized | Kind::Distributed(_))
+                && !p.killed()
+                && Some(p.point.experiment) != sweep
+        })
+        .collect();
+    if let Some(first) = tasks.first() {
+        let subtitle = plots::parameters(first, corpus);
+        plots::completion(
+            out,
+            "tasks",
+            "Task 1 beside Task 2: downloads completed over time",
+            subtitle,
+            &tasks,
+        )?;
+    }
+    let failing: Vec<&PointResult> = results.iter().filter(|p| p.killed()).collect();
+    if let Some(first) = failing.first() {
+        let subtitle = format!(
+            "a peer stopped half-way through each run's bound, no LEAVE; {}",
+            plots::parameters(first, corpus)
+        );
+        plots::completion(
+            out,
+            "failures",
+            "Failure: downloads completed when a holder stops",
+            subtitle,
+            &failing,
+        )?;
+    }
+    if let Some(index) = sweep {
+        let points = results::sweep_points(results, index);
+        if let Some(p) = points.iter().find_map(|s| s.centralized.or(s.p2p)) {
+            let e = &study.experiments[index];
+            let cap = |r: Option<u64>| {
+                r.map_or("none".to_owned(), |r| format!("{} MB/s", r as f64 / 1e6))
+            };
+            let subtitle = format!(
+                "N = {} to {}, {} documents (a multiple of N), upload cap {}, download cap {}, {corpus}, {} repeat(s)",
+                points.first().map_or(0, |s| s.peers),
+                points.last().map_or(0, |s| s.peers),
+                p.point.setup.documents(),
+                cap(e.upload_limit_bytes_per_sec),
+                cap(e.download_limit_bytes_per_sec),
+                p.runs.len(),
+            );
+            plots::scaling(out, &e.title, subtitle, &points)?;
+            results::write(out, "sweep.csv", &results::sweep_csv(&points))?;
+        }
+    }
+    results::write(out, "report.md", &report::build(study))
+}
+
 /// Runs the lab; returns the output folder.
 pub fn run(options: &LabOptions, log: &Logger) -> anyhow::Result<PathBuf> {
     let experiments = experiments(options)?;
@@ -124,33 +322,7 @@ pub fn run(options: &LabOptions, log: &Logger) -> anyhow::Result<PathBuf> {
         Some(dir) => corpus::load(dir)?,
         None => corpus::generate(needed.max(60), options.seed, options.size_scale),
     };
-    // Plan everything before running anything: a bad file fails at once.
-    let mut planned = Vec::new();
-    for experiment in &experiments {
-        let setup = match &experiment.task {
-            Task::Sweep {
-                min_peers,
-                max_peers,
-                documents,
-            } => {
-                plan::sweep_points(*min_peers, *max_peers, *documents)
-                    .and_then(|points| {
-                        points.iter().try_for_each(|(_, c, d)| {
-                            plan::plan(c, corpus.docs.len())
-                                .and(plan::plan(d, corpus.docs.len()))
-                                .map(|_| ())
-                        })
-                    })
-                    .map_err(|err| anyhow::anyhow!("experiment `{}`: {err}", experiment.name))?;
-                None
-            }
-            task => Some(
-                plan::plan(task, corpus.docs.len())
-                    .map_err(|err| anyhow::anyhow!("experiment `{}`: {err}", experiment.name))?,
-            ),
-        };
-        planned.push((experiment, setup));
-    }
+    let points = plan_all(&experiments, corpus.docs.len())?;
     let out = options
         .out
         .clone()
@@ -162,158 +334,58 @@ pub fn run(options: &LabOptions, log: &Logger) -> anyhow::Result<PathBuf> {
         humantime::format_rfc3339_seconds(SystemTime::now())
     );
     println!(
-        "p2p-di lab: {} experiment(s), corpus {}; writing to {}",
+        "p2p-di lab: {} experiment(s), {} run(s) of {} repeat(s), corpus {}; writing to {}",
         experiments.len(),
+        points.len(),
+        options.repeats,
         corpus.source,
         out.display()
     );
-    let progress = MultiProgress::new();
-    let mut outcomes: Vec<(&Experiment, Outcomes)> = Vec::new();
-    let mut sweep: Option<(&Experiment, Vec<SweepPoint>)> = None;
-    for (experiment, setup) in &planned {
-        let caps = Caps {
-            upload: experiment.upload_limit_bytes_per_sec,
-            download: experiment.download_limit_bytes_per_sec,
-        };
-        match (&experiment.task, setup) {
-            (
-                Task::Sweep {
-                    min_peers,
-                    max_peers,
-                    documents,
-                },
-                _,
-            ) => {
-                let mut points = Vec::new();
-                for (peers, central, distributed) in
-                    plan::sweep_points(*min_peers, *max_peers, *documents)
-                        .map_err(anyhow::Error::msg)?
-                {
-                    let mut point = SweepPoint {
-                        peers,
-                        documents: 0,
-                        centralized_secs: 0.0,
-                        centralized_bound_secs: None,
-                        p2p_secs: 0.0,
-                        p2p_bound_secs: None,
-                    };
-                    for (task, label) in [(&central, "central"), (&distributed, "p2p")] {
-                        let setup =
-                            plan::plan(task, corpus.docs.len()).map_err(anyhow::Error::msg)?;
-                        let name = format!("{}-{label}-{peers}", experiment.name);
-                        let job = run::Job {
-                            name: &name,
-                            task,
-                            setup: &setup,
-                            corpus: &corpus,
-                            caps,
-                            work: &work.join(&name),
-                        };
-                        let outcome = run::run(&job, &progress, log)?;
-                        report_failures(&outcome)?;
-                        point.documents = setup.documents();
-                        let bound = outcome.bound.as_ref().map(|b| b.secs);
-                        if label == "central" {
-                            point.centralized_secs = outcome.makespan_ms / 1000.0;
-                            point.centralized_bound_secs = bound;
-                        } else {
-                            point.p2p_secs = outcome.makespan_ms / 1000.0;
-                            point.p2p_bound_secs = bound;
-                        }
-                    }
-                    progress.suspend(|| {
-                        println!(
-                            "  sweep {peers:>3} peers: centralized {:.2} s, peer-to-peer {:.2} s",
-                            point.centralized_secs, point.p2p_secs
-                        )
-                    });
-                    points.push(point);
-                }
-                sweep = Some((experiment, points));
-            }
-            (task, Some(setup)) => {
-                let job = run::Job {
-                    name: &experiment.name,
-                    task,
-                    setup,
-                    corpus: &corpus,
-                    caps,
-                    work: &work.join(&experiment.name),
-                };
-                let outcome = run::run(&job, &progress, log)?;
-                let bound = outcome.bound.as_ref().map_or("no cap".to_owned(), |b| {
-                    format!(
-                        "bound {:.2} s, ratio {:.2}",
-                        b.secs,
-                        outcome.makespan_ms / 1000.0 / b.secs.max(1e-9)
-                    )
-                });
-                let failures = if outcome.failures.is_empty() {
-                    String::new()
-                } else {
-                    format!("; {} FAILURES", outcome.failures.len())
-                };
-                progress.suspend(|| {
-                    println!(
-                        "  {:<14} {:>4} downloads in {:>7.2} s ({bound}); {} copies verified{failures}",
-                        experiment.name,
-                        outcome.rows.len(),
-                        outcome.makespan_ms / 1000.0,
-                        outcome.verified,
-                    )
-                });
-                outcomes.push((experiment, outcome));
-            }
-            (_, None) => {}
-        }
-    }
-    progress.clear().ok();
-    let all: Vec<Outcomes> = outcomes.iter().map(|(_, o)| o.clone()).collect();
-    results::write(&out, "downloads.csv", &results::downloads_csv(&all))?;
-    results::write(&out, "summary.csv", &results::summary_csv(&all))?;
-    for (experiment, outcome) in &outcomes {
-        if !matches!(experiment.task, Task::Scenario) {
-            plots::cumulative(&out, outcome, &experiment.title)?;
-        }
-        if matches!(experiment.task, Task::Distributed { .. }) {
-            results::write(
-                &out,
-                &format!("{}-matrix.csv", outcome.name),
-                &results::matrix_csv(outcome),
-            )?;
-        }
-    }
-    if let Some((experiment, points)) = &sweep {
-        plots::sweep(&out, &experiment.title, points)?;
-        results::write(&out, "sweep.csv", &results::sweep_csv(points))?;
-    }
-    let runs: Vec<(&Experiment, &Outcomes)> = outcomes.iter().map(|(e, o)| (*e, o)).collect();
-    let report = report::build(
-        &corpus,
-        &runs,
-        sweep.as_ref().map(|(e, p)| (*e, p.as_slice())),
-        &started,
-    );
-    results::write(&out, "report.md", &report)?;
+    interrupt::install();
+    let (results, outcome) = run_points(&points, &experiments, &corpus, options, &work, log);
+    let incomplete = interrupt::requested() || outcome.is_err();
+    let study = report::Study {
+        results: &results,
+        experiments: &experiments,
+        corpus: corpus.source.clone(),
+        sizes: corpus.docs.iter().map(|d| d.bytes.len()).collect(),
+        repeats: options.repeats,
+        started,
+        incomplete,
+        mode: "in-process",
+    };
+    let label = match &options.corpus {
+        Some(dir) => format!("corpus {}", dir.display()),
+        None => format!(
+            "generated corpus, seed {}, size x{}",
+            options.seed, options.size_scale
+        ),
+    };
+    let written = write_outputs(&out, &study, &label);
     if !options.keep_work {
         let _ = std::fs::remove_dir_all(&work);
     }
-    let failures: usize = all.iter().map(|o| o.failures.len()).sum();
     println!("report: {}", out.join("report.md").display());
+    outcome?;
+    written?;
     anyhow::ensure!(
-        failures == 0,
-        "{failures} failure(s); see {}",
+        !interrupt::requested(),
+        "interrupted; the report covers what finished"
+    );
+    let unexpected: usize = results
+        .iter()
+        .map(|p| {
+            if p.killed() {
+                p.problems().len()
+            } else {
+                p.failures()
+            }
+        })
+        .sum();
+    anyhow::ensure!(
+        unexpected == 0,
+        "{unexpected} failure(s); see {}",
         out.join("report.md").display()
     );
     Ok(out)
-}
-
-fn report_failures(outcome: &Outcomes) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        outcome.failures.is_empty(),
-        "{}: {}",
-        outcome.name,
-        outcome.failures.join("; ")
-    );
-    Ok(())
 }

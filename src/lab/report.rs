@@ -1,31 +1,32 @@
-//! `report.md`: the totals, the charts, the physical bounds and ratios, and
-//! the conclusion the figures support.
+//! `report.md`: what ran, the figures, and conclusions computed from them.
+//! Every sentence of the conclusion is built from this run's numbers,
+//! including its direction; a comparison whose repeats overlap says so.
 
-use super::corpus::Corpus;
-use super::plan::{Experiment, Task};
-use super::results;
-use super::run::Outcomes;
+use super::plan::{Experiment, Kind, Order};
+use super::results::{self, PointResult, SweepPoint};
 use std::fmt::Write as _;
 
-/// One point of a sweep.
-#[derive(Debug, Clone)]
-pub struct SweepPoint {
-    /// Peers in all.
-    pub peers: usize,
-    /// Documents distributed.
-    pub documents: usize,
-    /// Task 1 time, s.
-    pub centralized_secs: f64,
-    /// Task 1 bound, s.
-    pub centralized_bound_secs: Option<f64>,
-    /// Task 2 (best order) time, s.
-    pub p2p_secs: f64,
-    /// Task 2 bound, s.
-    pub p2p_bound_secs: Option<f64>,
+/// What the report describes.
+pub struct Study<'a> {
+    /// Every point's result, in run order.
+    pub results: &'a [PointResult],
+    /// The experiments.
+    pub experiments: &'a [Experiment],
+    /// The corpus in words.
+    pub corpus: String,
+    /// The corpus's document sizes.
+    pub sizes: Vec<usize>,
+    /// Repeats asked for.
+    pub repeats: usize,
+    /// When it started, in words.
+    pub started: String,
+    /// Whether an interrupt cut it short.
+    pub incomplete: bool,
+    /// How the peers ran (`in-process`).
+    pub mode: &'a str,
 }
 
-/// Seconds with two decimals.
-pub fn secs(ms: f64) -> String {
+fn secs(ms: f64) -> String {
     format!("{:.2}", ms / 1000.0)
 }
 
@@ -33,296 +34,709 @@ fn mb(bytes: u64) -> String {
     format!("{:.2}", bytes as f64 / 1e6)
 }
 
-fn ratio(outcome: &Outcomes) -> Option<f64> {
-    outcome
-        .bound
-        .as_ref()
-        .filter(|b| b.secs > 0.0)
-        .map(|b| outcome.makespan_ms / 1000.0 / b.secs)
+fn opt_secs(secs: Option<f64>) -> String {
+    secs.map_or("-".into(), |s| format!("{s:.2}"))
 }
 
-fn describe(experiment: &Experiment) -> String {
-    let cap = |rate: Option<u64>| {
-        rate.map_or("no cap".to_owned(), |r| format!("{} MB/s", r as f64 / 1e6))
-    };
-    let caps = format!(
-        "Every peer's upload: {}; download: {}.",
-        cap(experiment.upload_limit_bytes_per_sec),
-        cap(experiment.download_limit_bytes_per_sec)
+fn percent(x: f64) -> String {
+    format!("{:.0}%", 100.0 * x)
+}
+
+/// Two medians closer than this (relative) are not called different, even
+/// when their repeats' ranges are apart.
+pub const SAME_WITHIN: f64 = 0.05;
+
+/// How two measured times compare, given their repeats' ranges.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Comparison {
+    /// The first is shorter (by this factor of the second), ranges apart.
+    Faster(f64),
+    /// The first is longer (by this factor), ranges apart.
+    Slower(f64),
+    /// The ranges overlap.
+    Same,
+}
+
+/// Compares `a` with `b` by their medians, counting only a difference
+/// their ranges do not cover.
+pub fn compare(a: &PointResult, b: &PointResult) -> Comparison {
+    let ((a_low, a_high), (b_low, b_high)) = (a.range_ms(), b.range_ms());
+    let ratio = a.makespan_ms() / b.makespan_ms().max(1e-9);
+    if (ratio - 1.0).abs() < SAME_WITHIN {
+        Comparison::Same
+    } else if a_high < b_low {
+        Comparison::Faster(1.0 / ratio)
+    } else if a_low > b_high {
+        Comparison::Slower(ratio)
+    } else {
+        Comparison::Same
+    }
+}
+
+fn said(c: Comparison) -> String {
+    match c {
+        Comparison::Faster(f) => format!("faster, {f:.1} times as fast"),
+        Comparison::Slower(f) => format!("slower, {f:.1} times as long"),
+        Comparison::Same => {
+            "no measurable difference: within 5%, or their repeats' ranges overlap".into()
+        }
+    }
+}
+
+/// The least-squares slope of `points` (x, y).
+pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let (mx, my) = (
+        points.iter().map(|p| p.0).sum::<f64>() / n,
+        points.iter().map(|p| p.1).sum::<f64>() / n,
     );
-    let what = match &experiment.task {
-        Task::Scenario => "Peer A (no RFCs) downloads an RFC from peer B (two RFCs) by the protocol's algorithm; B leaves; A asks the RS for the peer list again.".to_owned(),
-        Task::Centralized { clients, documents, parallel } => format!(
-            "P0 holds {documents} RFCs; P1..P{clients} fetch P0's index and each downloads all {documents} from P0, {parallel} at a time, all {clients} at once."
-        ),
-        Task::Distributed { peers, documents_per_peer, order, parallel } => format!(
-            "{peers} peers hold {documents_per_peer} distinct RFCs each; each fetches the other indexes and downloads the {} it lacks, {parallel} at a time, in the {} order ({}).",
-            (peers - 1) * documents_per_peer,
-            match order { super::plan::Order::Best => "best", super::plan::Order::Worst => "worst" },
-            match order {
-                super::plan::Order::Best => "in round s peer i fetches from peer i+s, so no two peers share a holder",
-                super::plan::Order::Worst => "every peer fetches from holder 0, then holder 1, ..., so all share one holder at a time",
-            }
-        ),
-        Task::Sweep { min_peers, max_peers, documents } => format!(
-            "Task 1 and Task 2 (best order) for {min_peers} to {max_peers} peers sharing {documents} RFCs."
-        ),
-    };
-    format!("{what} {caps}")
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
 }
 
-/// The conclusion the figures support.
-fn conclusion(runs: &[(&Experiment, &Outcomes)], sweep: &[SweepPoint]) -> String {
-    let find = |pred: &dyn Fn(&Task) -> bool| {
-        runs.iter()
-            .find(|(e, o)| pred(&e.task) && !o.rows.is_empty())
-    };
-    let central = find(&|t| matches!(t, Task::Centralized { .. }));
-    let best = find(&|t| {
-        matches!(
-            t,
-            Task::Distributed {
-                order: super::plan::Order::Best,
-                ..
-            }
-        )
-    });
-    let worst = find(&|t| {
-        matches!(
-            t,
-            Task::Distributed {
-                order: super::plan::Order::Worst,
-                ..
-            }
-        )
-    });
+impl Study<'_> {
+    fn find(&self, row: &str) -> Option<&PointResult> {
+        self.results
+            .iter()
+            .find(|p| p.row() == row && !p.runs.is_empty())
+    }
+
+    fn of_kind(&self, kind: Kind, killed: bool) -> Option<&PointResult> {
+        self.results
+            .iter()
+            .find(|p| p.point.kind == kind && p.killed() == killed && !p.runs.is_empty())
+    }
+
+    fn sweep_index(&self) -> Option<usize> {
+        self.experiments
+            .iter()
+            .position(|e| matches!(e.task, super::plan::Task::Sweep { .. }))
+    }
+
+    fn sweep(&self) -> Option<(&Experiment, Vec<SweepPoint<'_>>)> {
+        let index = self.sweep_index()?;
+        let points = results::sweep_points(self.results, index);
+        (!points.is_empty()).then(|| (&self.experiments[index], points))
+    }
+}
+
+/// The conclusion's sentences.
+fn conclusion(study: &Study<'_>) -> String {
     let mut text = String::new();
-    if let (Some((ce, c)), Some((_, b))) = (central, best) {
-        let factor = c.makespan_ms / b.makespan_ms.max(1e-9);
-        let verdict = if factor > 1.05 {
-            format!("peer-to-peer was {factor:.1} times faster")
-        } else if factor < 0.95 {
-            format!(
-                "peer-to-peer was slower ({:.1} times the centralized time), against expectation",
-                1.0 / factor
-            )
-        } else {
-            "both took about as long".to_owned()
+    let task1 = study
+        .find("task1")
+        .or_else(|| study.of_kind(Kind::Centralized, false));
+    let order = |o: Order| {
+        study
+            .find(&format!("task2-{}", o.name()))
+            .or_else(|| study.of_kind(Kind::Distributed(o), false))
+    };
+    let (best, crowded, worst) = (
+        order(Order::Best),
+        order(Order::Crowded),
+        order(Order::Worst),
+    );
+    if let (Some(c), Some(b)) = (task1, best) {
+        let verdict = match compare(b, c) {
+            Comparison::Faster(f) => {
+                format!("peer-to-peer (best order) was faster: {f:.1} times as fast")
+            }
+            Comparison::Slower(f) => {
+                format!("peer-to-peer (best order) was slower: {f:.1} times as long")
+            }
+            Comparison::Same => "there was no measurable difference between them".into(),
         };
         let _ = writeln!(
             text,
-            "- **Peer-to-peer beats centralized distribution here.** With the same upload cap on every peer ({}), Task 1 (one holder serving {} downloaders) took {} s and Task 2 in the best order ({} peers each holding a share) took {} s: {verdict}. In Task 1 one upload link carries every copy{}; in Task 2 every peer's upload link works at once{}.",
-            ce.upload_limit_bytes_per_sec.map_or("none".into(), |r| format!("{} MB/s", r as f64 / 1e6)),
-            c.names.len() - 1,
-            secs(c.makespan_ms),
-            b.names.len(),
-            secs(b.makespan_ms),
-            c.bound.as_ref().map_or(String::new(), |x| format!(" (physical bound {:.2} s)", x.secs)),
-            b.bound.as_ref().map_or(String::new(), |x| format!(" (physical bound {:.2} s)", x.secs)),
+            "- **Centralized against peer-to-peer.** With the same upload cap on every peer, Task 1 ({} downloaders on one holder) took {} s and Task 2 in the best order ({} peers, each holding a share) took {} s (medians): {verdict}. Task 1's least possible time is {} s and Task 2's {} s: one upload link carries every copy in Task 1, every peer's link works in Task 2.",
+            c.point.peers - 1,
+            secs(c.makespan_ms()),
+            b.point.peers,
+            secs(b.makespan_ms()),
+            opt_secs(c.bound_secs()),
+            opt_secs(b.bound_secs()),
         );
     }
-    if let (Some((_, b)), Some((_, w))) = (best, worst) {
-        let factor = w.makespan_ms / b.makespan_ms.max(1e-9);
-        let share = central.map(|(_, c)| w.makespan_ms / c.makespan_ms.max(1e-9));
-        let against_central = match share {
-            Some(share) if share >= 0.8 => format!(
-                " and {:.0}% of the centralized time: almost as slow as one server",
-                100.0 * share
-            ),
-            Some(share) => format!(", {:.0}% of the centralized time", 100.0 * share),
-            None => String::new(),
-        };
-        let verdict = if factor > 1.1 {
-            "Peers queued on one holder's upload link while the other holders sat idle: peer-to-peer capacity only helps when downloads are spread over holders."
-        } else {
-            "Here the order made little difference."
-        };
-        let _ = writeln!(
-            text,
-            "- **The order of downloads matters.** When all peers fetch from the same holder at the same time (worst order), the same distribution took {} s, {factor:.1} times the best order{against_central}. {verdict}",
-            secs(w.makespan_ms),
-        );
-    }
-    if let (Some(first), Some(last)) = (sweep.first(), sweep.last()) {
-        if sweep.len() >= 2 {
-            let cg = last.centralized_secs / first.centralized_secs.max(1e-9);
-            let pg = last.p2p_secs / first.p2p_secs.max(1e-9);
-            let shape = if cg > 1.5 * pg {
-                "grows far faster than"
-            } else if cg > pg {
-                "grows faster than"
-            } else {
-                "does not grow faster than"
-            };
+    if let Some(c) = task1 {
+        let shares: Vec<String> = [best, crowded, worst]
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                format!(
+                    "{} took {} of Task 1's time ({})",
+                    p.row(),
+                    percent(p.makespan_ms() / c.makespan_ms().max(1e-9)),
+                    said(compare(p, c))
+                )
+            })
+            .collect();
+        if shares.len() >= 2 {
             let _ = writeln!(
                 text,
-                "- **Scaling.** From {} to {} peers, centralized time went from {:.2} s to {:.2} s (x{cg:.1}) while peer-to-peer time went from {:.2} s to {:.2} s (x{pg:.1}): centralized time {shape} peer-to-peer time. Each new peer adds a downloader for the single server, but in peer-to-peer it also brings its own upload capacity.",
-                first.peers, last.peers, first.centralized_secs, last.centralized_secs, first.p2p_secs, last.p2p_secs,
+                "- **The order of downloads decides what peer-to-peer gains.** Same peers, same documents, same caps: {}. When every peer fetches from the same holder at the same time, one upload link carries everything and peer-to-peer is no better than a server; spread over holders, every link works.",
+                shares.join("; ")
             );
         }
     }
-    let ratios: Vec<f64> = runs.iter().filter_map(|(_, o)| ratio(o)).collect();
+    if let Some((_, points)) = study.sweep() {
+        text.push_str(&scaling_sentences(&points));
+    }
+    text.push_str(&failure_sentences(study));
+    text.push_str(&discovery_sentences(study));
+    let below: Vec<String> = study
+        .results
+        .iter()
+        .filter_map(|p| {
+            let measured = p.range_ms().0 / 1000.0;
+            let floor = p.bound_secs().unwrap_or(0.0);
+            (floor > 0.0 && measured < floor * 0.999 && !p.killed())
+                .then(|| format!("{} ({:.3} s < {floor:.3} s)", p.row(), measured))
+        })
+        .collect();
+    let ratios: Vec<f64> = study
+        .results
+        .iter()
+        .filter(|p| !p.killed())
+        .filter_map(PointResult::ratio)
+        .collect();
     if !ratios.is_empty() {
-        let lowest = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-        let highest = ratios.iter().copied().fold(0.0, f64::max);
-        let verdict = if lowest >= 1.0 {
-            "every measured time is at or above its physical bound, as it must be"
+        let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = ratios.iter().copied().fold(0.0, f64::max);
+        if below.is_empty() {
+            let _ = writeln!(
+                text,
+                "- **Against physics.** Every measured time is at or above the bound our caps imply; measured over that bound ranges from {low:.2} to {high:.2}. The gap above 1 is protocol overhead (connections, index exchanges, one transfer at a time per peer, syncing each file) and links left idle by the order of requests. (The textbook bounds assume fluid sharing and no initial burst; our token buckets let a tenth of a second of traffic through at once, so a run may end a little under a textbook bound.)"
+            );
         } else {
-            "a measured time is BELOW its physical bound: the timing or the caps are wrong, and these figures should not be trusted"
-        };
-        let _ = writeln!(
-            text,
-            "- **Against physics.** Measured time over physical bound ranges from {lowest:.2} to {highest:.2}: {verdict}. The gap above 1 is protocol overhead (connections, index exchanges, one transfer at a time per peer) and holders left idle by the order of requests."
-        );
+            let _ = writeln!(
+                text,
+                "- **Against physics: a measured time is below its bound** ({}): the timing or the caps are wrong, and these figures should not be trusted.",
+                below.join(", ")
+            );
+        }
     }
     if text.is_empty() {
-        text.push_str("- These experiments alone do not compare centralized and peer-to-peer distribution; run the built-in suite for that.\n");
+        text.push_str("- These experiments alone compare nothing; run the built-in suite (`p2p-di lab`) for the study.\n");
     }
     text
 }
 
-/// Builds `report.md`.
-pub fn build(
-    corpus: &Corpus,
-    runs: &[(&Experiment, &Outcomes)],
-    sweep: Option<(&Experiment, &[SweepPoint])>,
-    started: &str,
-) -> String {
-    let mut md = String::new();
-    let sizes: Vec<usize> = corpus.docs.iter().map(|d| d.bytes.len()).collect();
-    let total: usize = sizes.iter().sum();
-    let _ = writeln!(md, "# P2P-DI lab report\n");
-    let _ = writeln!(
-        md,
-        "Run {started}. Corpus: {}; {} documents, {} MB in all, {:.1} KB mean, {:.1} KB to {:.1} KB. Every peer is a full `p2p-di` peer (its own store, RS link, downloader and RFC server, on 127.0.0.1) registered with an RS of its own run. Times are from the start of the download phase (after every peer registered and fetched the indexes) to the end of the last download; every downloaded copy was compared byte for byte with its source.\n",
-        corpus.source,
-        sizes.len(),
-        mb(total as u64),
-        total as f64 / sizes.len().max(1) as f64 / 1000.0,
-        sizes.iter().copied().min().unwrap_or(0) as f64 / 1000.0,
-        sizes.iter().copied().max().unwrap_or(0) as f64 / 1000.0,
-    );
-    let _ = writeln!(md, "## Summary\n");
-    let _ = writeln!(md, "| experiment | peers | downloads | data (MB) | time (s) | physical bound (s) | time / bound | copies verified | failures |");
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (_, o) in runs {
-        let bytes: u64 = o.rows.iter().map(|r| r.bytes).sum();
-        let (bound, r) = match (&o.bound, ratio(o)) {
-            (Some(b), Some(r)) => (format!("{:.2}", b.secs), format!("{r:.2}")),
-            _ => ("-".into(), "-".into()),
+fn scaling_sentences(points: &[SweepPoint<'_>]) -> String {
+    let mut text = String::new();
+    type Pick = for<'a> fn(&SweepPoint<'a>) -> Option<&'a PointResult>;
+    let kinds: [(&str, Pick); 3] = [
+        ("the centralized time", |s| s.centralized),
+        ("the peer-to-peer time", |s| s.p2p),
+        ("the swarm's", |s| s.swarm),
+    ];
+    let mut parts = Vec::new();
+    let mut slopes = Vec::new();
+    for (name, pick) in kinds {
+        let measured: Vec<(f64, f64)> = points
+            .iter()
+            .filter_map(|s| Some((s.peers as f64, pick(s)?.makespan_ms() / 1000.0)))
+            .collect();
+        if let Some(per_peer) = slope(&measured) {
+            parts.push(format!("{:.0} ms to {name}", per_peer * 1000.0));
+            slopes.push((name, per_peer));
+        }
+    }
+    let (first, last) = (points.first(), points.last());
+    if let (Some(first), Some(last), false) = (first, last, parts.is_empty()) {
+        let centralized = slopes.first().map_or(0.0, |s| s.1);
+        let flatter: Vec<&str> = slopes
+            .iter()
+            .skip(1)
+            .filter(|(_, s)| *s < centralized / 2.0)
+            .map(|(name, _)| *name)
+            .collect();
+        let verdict = if flatter.is_empty() {
+            "here no distribution grew much slower than the centralized one".to_owned()
+        } else {
+            format!(
+                "the centralized time grows with every peer, since one upload link carries every copy, while {} grew less than half as fast, since each new peer also brings its own upload link",
+                flatter.join(" and ")
+            )
         };
         let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {bound} | {r} | {} | {} |",
-            o.name,
-            o.names.len(),
-            o.rows.len(),
-            mb(bytes),
-            secs(o.makespan_ms),
-            o.verified,
-            o.failures.len()
+            text,
+            "- **Scaling.** From {} to {} peers, each added peer added {} (least-squares slopes over the medians): {verdict}.",
+            first.peers,
+            last.peers,
+            parts.join(", "),
         );
+    }
+    if let Some(last) = points
+        .iter()
+        .rev()
+        .find(|s| s.centralized.is_some() && s.swarm.is_some())
+    {
+        if let (Some(c), Some(s)) = (last.centralized, last.swarm) {
+            let share = s.makespan_ms() / c.makespan_ms().max(1e-9);
+            let _ = writeln!(
+                text,
+                "- **Swarming.** With one seed and {} downloaders that re-serve what they have, the swarm took {} s against {} s centralized ({} of it; {}): once copies spread, the seed's link is no longer the bottleneck. The textbook bound for the swarm is {} s, against {} s for the centralized run.",
+                last.peers - 1,
+                secs(s.makespan_ms()),
+                secs(c.makespan_ms()),
+                percent(share),
+                said(compare(s, c)),
+                opt_secs(s.textbook_secs()),
+                opt_secs(c.textbook_secs()),
+            );
+        }
+    }
+    text
+}
+
+fn failure_sentences(study: &Study<'_>) -> String {
+    let failing: Vec<&PointResult> = study
+        .results
+        .iter()
+        .filter(|p| p.killed() && !p.runs.is_empty())
+        .collect();
+    if failing.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = failing
+        .iter()
+        .map(|p| {
+            let (victim, _) = p.point.setup.kill.unwrap_or((0, 0.0));
+            format!(
+                "{} completed {} of its planned downloads with {} stopped",
+                p.row(),
+                percent(p.completed_fraction()),
+                p.point.setup.names[victim]
+            )
+        })
+        .collect();
+    let central = failing.iter().find(|p| p.point.kind == Kind::Centralized);
+    let others: Vec<&&PointResult> = failing
+        .iter()
+        .filter(|p| p.point.kind != Kind::Centralized)
+        .collect();
+    let verdict = match central {
+        Some(c) if !others.is_empty() => {
+            let kept_more = others
+                .iter()
+                .all(|p| p.completed_fraction() > c.completed_fraction());
+            let kept_less = others
+                .iter()
+                .all(|p| p.completed_fraction() < c.completed_fraction());
+            if kept_more {
+                "the central holder is a single point of failure; with the copies spread over peers, service went on for what the survivors held"
+            } else if kept_less {
+                "here the centralized run kept more than the peer-to-peer ones, against expectation"
+            } else {
+                "the peer-to-peer runs did not all keep more than the centralized one"
+            }
+        }
+        _ => "",
+    };
+    let mut text = format!("- **Failure.** {}", parts.join("; "));
+    if !verdict.is_empty() {
+        let _ = write!(text, ": {verdict}");
+    }
+    text.push_str(". The downloaders' fallback (the next holder, then the next peer's index) is what recovered the rest.\n");
+    text
+}
+
+fn discovery_sentences(study: &Study<'_>) -> String {
+    let Some((_, points)) = study.sweep() else {
+        return String::new();
+    };
+    let cost = |p: &PointResult| {
+        let d = results::discovery(p);
+        let bytes = d.pquery.bytes + d.index.bytes;
+        let data = p.bytes() / p.runs.len().max(1) as u64;
+        (
+            d.pquery.exchanges + d.index.exchanges,
+            bytes,
+            bytes as f64 / (data + bytes).max(1) as f64,
+        )
+    };
+    let ends: Vec<(usize, &PointResult, Option<&PointResult>)> = points
+        .iter()
+        .filter_map(|s| Some((s.peers, s.p2p?, s.centralized)))
+        .collect();
+    let (Some(first), Some(last)) = (ends.first(), ends.last()) else {
+        return String::new();
+    };
+    if first.0 == last.0 {
+        return String::new();
+    }
+    let (x0, b0, s0) = cost(first.1);
+    let (x1, b1, s1) = cost(last.1);
+    let exponent = (x1 as f64 / x0.max(1) as f64).ln() / (last.0 as f64 / first.0 as f64).ln();
+    let growth = if exponent > 1.5 {
+        "faster than the number of peers, towards its square"
+    } else if exponent > 0.5 {
+        "about as the number of peers"
+    } else {
+        "little"
+    };
+    let centralized = last.2.map_or(String::new(), |c| {
+        let d = results::discovery(c);
+        format!(
+            " The centralized run of {} peers needed {} PQUERYs (one per download) and {} index exchanges (one per client), {:.1} KB in all.",
+            last.0,
+            d.pquery.exchanges,
+            d.index.exchanges,
+            (d.pquery.bytes + d.index.bytes) as f64 / 1e3
+        )
+    });
+    format!(
+        "- **Finding content.** In the peer-to-peer runs, discovery (PQUERY and index exchanges) grew from {x0} exchanges ({:.1} KB, {} of all bytes moved) at {} peers to {x1} ({:.1} KB, {}) at {}: as N^{exponent:.1}, {growth}, since every peer asks every other for its index.{centralized}\n",
+        b0 as f64 / 1e3,
+        percent(s0),
+        first.0,
+        b1 as f64 / 1e3,
+        percent(s1),
+        last.0,
+    )
+}
+
+fn summary_table(md: &mut String, study: &Study<'_>) {
+    let _ = writeln!(md, "| experiment | peers | planned | completed | data (MB) | time (s), median | range (s) | bound of our caps (s) | textbook bound (s) | time / bound | copies verified | failed |");
+    let _ = writeln!(
+        md,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for p in study.results.iter().filter(|p| !p.runs.is_empty()) {
+        let (low, high) = p.range_ms();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {}-{} | {} | {} | {} | {} | {} |",
+            p.row(),
+            p.point.peers,
+            p.planned(),
+            p.completed(),
+            mb(p.bytes()),
+            secs(p.makespan_ms()),
+            secs(low),
+            secs(high),
+            opt_secs(p.bound_secs()),
+            opt_secs(p.textbook_secs()),
+            p.ratio().map_or("-".into(), |r| format!("{r:.2}")),
+            p.verified(),
+            p.failures(),
+        );
+    }
+    let _ = writeln!(md, "\nCounts are over every repeat; times are the median of the repeats and their range. A bound under 1 ms is shown as -, with no ratio.\n");
+}
+
+fn order_text(order: Order) -> &'static str {
+    match order {
+        Order::Best => "Best order: in round s peer i fetches from peer i + s (mod N), so no two peers share a holder in a round and every upload link works; nothing keeps the peers in step, so late in the run some drift onto a shared holder.",
+        Order::Crowded => "Crowded order: every peer fetches holder 0's documents, then holder 1's, ..., its own skipped, each at its own pace. All but P0 crowd holder 0 at first; P0 starts on holder 1 alone and never waits, which is why its curve stands apart. The others drift apart as some finish a holder sooner.",
+        Order::Worst => "Worst order: lockstep rounds. In round h every peer but h fetches holder h's documents, and round h + 1 starts only when all have finished (a barrier), so one upload link carries all the traffic at a time: Task 1's load, through one link at a time.",
+    }
+}
+
+fn peer_table(md: &mut String, p: &PointResult) {
+    let Some(run) = p.median_run() else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "| peer | downloads | data (MB) | total download time (s) | last download ended at (s) |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|");
+    for t in results::peer_totals(&p.point.setup.names, run) {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            t.peer,
+            t.downloads,
+            mb(t.bytes),
+            secs(t.total_ms),
+            secs(t.finished_ms)
+        );
+    }
+    if let Kind::Distributed(_) = p.point.kind {
+        let names = &p.point.setup.names;
+        let grid = results::matrix(names, run);
+        let _ = writeln!(md, "\nSeconds each downloader (column) spent fetching from each holder (row), median repeat ([{}-matrix.csv]({}-matrix.csv)):\n", p.row(), p.row());
+        let _ = writeln!(md, "| holder \\ downloader | {} |", names.join(" | "));
+        let _ = writeln!(md, "|---|{}", "---:|".repeat(names.len()));
+        for (h, holder) in names.iter().enumerate() {
+            let cells: Vec<String> = grid[h].iter().map(|s| format!("{s:.2}")).collect();
+            let _ = writeln!(md, "| {holder} | {} |", cells.join(" | "));
+        }
+    }
+    let _ = writeln!(md);
+}
+
+fn point_section(md: &mut String, study: &Study<'_>, p: &PointResult) {
+    let e = &study.experiments[p.point.experiment];
+    let _ = writeln!(md, "### {}\n", e.title);
+    if let Kind::Distributed(order) = p.point.kind {
+        let _ = writeln!(md, "{}\n", order_text(order));
+    }
+    if p.point.kind == Kind::Scenario {
+        // Each check once: passed only if it passed in every repeat.
+        let mut checks: Vec<(&str, usize, usize)> = Vec::new();
+        for (check, passed) in p.runs.iter().flat_map(|r| &r.checks) {
+            match checks.iter_mut().find(|(c, _, _)| c == check) {
+                Some(entry) => {
+                    entry.1 += 1;
+                    entry.2 += usize::from(*passed);
+                }
+                None => checks.push((check, 1, usize::from(*passed))),
+            }
+        }
+        for (check, seen, passed) in checks {
+            if passed == seen {
+                let _ = writeln!(md, "- [x] {check}");
+            } else {
+                let _ = writeln!(
+                    md,
+                    "- [ ] FAILED in {} of {seen} repeats: {check}",
+                    seen - passed
+                );
+            }
+        }
+        let _ = writeln!(
+            md,
+            "\nEach check held in every one of the {} repeats unless marked.\n",
+            p.runs.len()
+        );
+        return;
+    }
+    let _ = writeln!(md, "![{}]({}.svg)\n", e.title, p.row());
+    if let Some(b) = &p.bound {
+        let _ = writeln!(
+            md,
+            "Bound of our caps: {} s, set by {} (less the cap's initial burst). Textbook bound: {}. Measured: {} s (median of {}), {} the bound.\n",
+            opt_secs(p.bound_secs()),
+            b.limited_by,
+            p.textbook.as_ref().map_or("-".into(), |t| t.formula.clone()),
+            secs(p.makespan_ms()),
+            p.runs.len(),
+            p.ratio().map_or("-".into(), |r| format!("{r:.2} times")),
+        );
+    }
+    let index_ms = p.runs.iter().map(|r| r.index_ms).sum::<f64>() / p.runs.len().max(1) as f64;
+    if index_ms > 0.0 {
+        let _ = writeln!(
+            md,
+            "Fetching the indexes before the download phase took {index_ms:.0} ms (mean).\n"
+        );
+    }
+    peer_table(md, p);
+}
+
+fn sweep_section(md: &mut String, study: &Study<'_>) {
+    let Some((e, points)) = study.sweep() else {
+        return;
+    };
+    let _ = writeln!(md, "## {}\n", e.title);
+    let _ = writeln!(md, "For each N, the same documents distributed three ways under the same caps: centralized (P0 serves the N - 1 others), peer-to-peer (each of the N peers holds a share and fetches the rest in the best order) and a swarm (P0 seeds; the N - 1 others download everything, each starting at a different document, re-fetch the indexes every {} ms while they download, and serve what they have). Markers are medians, bars the repeats' range; dashed lines are the textbook bounds, dotted ones the bounds our caps imply.\n", super::plan::SWEEP_REFRESH_MS);
+    let _ = writeln!(md, "![scaling](sweep.svg)\n");
+    let _ = writeln!(md, "| N | documents | centralized (s) | textbook | our caps | peer-to-peer (s) | textbook | our caps | swarm (s) | textbook | our caps |");
+    let _ = writeln!(
+        md,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let cell = |p: Option<&PointResult>| {
+        p.map_or("- | - | -".to_owned(), |p| {
+            let (low, high) = p.range_ms();
+            format!(
+                "{} ({}-{}) | {} | {}",
+                secs(p.makespan_ms()),
+                secs(low),
+                secs(high),
+                opt_secs(p.textbook_secs()),
+                opt_secs(p.bound_secs())
+            )
+        })
+    };
+    for s in &points {
+        let documents = s
+            .centralized
+            .or(s.p2p)
+            .or(s.swarm)
+            .map_or(0, |p| p.point.setup.documents());
+        let _ = writeln!(
+            md,
+            "| {} | {documents} | {} | {} | {} |",
+            s.peers,
+            cell(s.centralized),
+            cell(s.p2p),
+            cell(s.swarm)
+        );
+    }
+    if let Some(last) = points.last() {
+        let _ = writeln!(md, "\nThe textbook bounds at N = {} (F: the bytes each downloader needs; u: the upload caps; d: the download caps):\n", last.peers);
+        for (name, p) in [
+            ("centralized", last.centralized),
+            ("peer-to-peer", last.p2p),
+            ("swarm", last.swarm),
+        ] {
+            if let Some(t) = p.and_then(|p| p.textbook.as_ref()) {
+                let _ = writeln!(md, "- {name}: {}", t.formula);
+            }
+        }
+    }
+    let _ = writeln!(md, "\nData: [sweep.csv](sweep.csv).\n");
+}
+
+/// The points of `study` that ran at least once and that `keep` keeps.
+fn ran<'s>(study: &'s Study<'_>, keep: impl Fn(&PointResult) -> bool) -> Vec<&'s PointResult> {
+    study
+        .results
+        .iter()
+        .filter(|p| !p.runs.is_empty() && keep(p))
+        .collect()
+}
+
+fn failure_section(md: &mut String, study: &Study<'_>) {
+    let failing = ran(study, PointResult::killed);
+    if failing.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Failure: a holder stops part-way\n");
+    let _ = writeln!(md, "The planned peer is stopped at the given fraction of the run's bound: its actors and sockets go at once, and it sends no LEAVE, so the RS still lists it until its TTL runs out. Whatever completes afterwards, the downloaders' fallback found elsewhere.\n");
+    let _ = writeln!(md, "![failures](failures.svg)\n");
+    let _ = writeln!(md, "| experiment | stopped | at (s) | planned | completed | completed (%) | failed | time (s) |");
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|");
+    for p in &failing {
+        let (victim, _) = p.point.setup.kill.unwrap_or((0, 0.0));
+        let killed_at =
+            p.runs.iter().filter_map(|r| r.killed_at_ms).sum::<f64>() / p.runs.len().max(1) as f64;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            p.row(),
+            p.point.setup.names[victim],
+            secs(killed_at),
+            p.planned(),
+            p.completed(),
+            percent(p.completed_fraction()),
+            p.failures(),
+            secs(p.makespan_ms()),
+        );
+    }
+    let _ = writeln!(md);
+    for p in &failing {
+        let reasons = results::failure_reasons(p);
+        if reasons.is_empty() {
+            continue;
+        }
+        let _ = writeln!(md, "Why downloads of {} failed (all repeats):\n", p.row());
+        for (reason, count) in reasons.iter().take(6) {
+            let _ = writeln!(md, "- {count} × {reason}");
+        }
+        let _ = writeln!(md);
     }
     let _ = writeln!(
         md,
-        "\n## Conclusion\n\n{}",
-        conclusion(runs, sweep.map_or(&[], |(_, p)| p))
+        "Every failed download, with its reason: [failures.csv](failures.csv).\n"
     );
-    for (experiment, o) in runs {
-        let _ = writeln!(md, "## {}\n\n{}\n", experiment.title, describe(experiment));
-        if matches!(experiment.task, Task::Scenario) {
-            for (check, passed) in &o.checks {
-                let _ = writeln!(
-                    md,
-                    "- {} {check}",
-                    if *passed { "[x]" } else { "[ ] FAILED:" }
-                );
-            }
-            let _ = writeln!(md);
-        } else {
-            let _ = writeln!(md, "![{}]({}.svg)\n", experiment.title, o.name);
-        }
-        if let Some(b) = &o.bound {
-            let _ = writeln!(
-                md,
-                "Physical bound: {:.2} s, set by {} at the cap (less the cap's initial burst). Measured: {} s, {:.2} times the bound.\n",
-                b.secs,
-                b.limited_by,
-                secs(o.makespan_ms),
-                ratio(o).unwrap_or(0.0)
-            );
-        } else {
-            let _ = writeln!(
-                md,
-                "No rate cap, so no physical bound. Measured: {} s.\n",
-                secs(o.makespan_ms)
-            );
-        }
-        if o.index_ms > 0.0 {
-            let _ = writeln!(
-                md,
-                "Fetching the indexes before the download phase took {:.0} ms.\n",
-                o.index_ms
-            );
-        }
-        let _ = writeln!(md, "| peer | downloads | data (MB) | total download time (s) | last download ended at (s) |");
-        let _ = writeln!(md, "|---|---:|---:|---:|---:|");
-        for t in results::peer_totals(o) {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} |",
-                t.peer,
-                t.downloads,
-                mb(t.bytes),
-                secs(t.total_ms),
-                secs(t.finished_ms)
-            );
-        }
-        if matches!(experiment.task, Task::Distributed { .. }) {
-            let (holders, downloaders, grid) = results::matrix(o);
-            let _ = writeln!(md, "\nSeconds each downloader (column) spent fetching from each holder (row) ([{}-matrix.csv]({}-matrix.csv)):\n", o.name, o.name);
-            let _ = writeln!(md, "| holder \\ downloader | {} |", downloaders.join(" | "));
-            let _ = writeln!(md, "|---|{}", "---:|".repeat(downloaders.len()));
-            for (h, holder) in holders.iter().enumerate() {
-                let cells: Vec<String> = grid[h].iter().map(|s| format!("{s:.2}")).collect();
-                let _ = writeln!(md, "| {holder} | {} |", cells.join(" | "));
-            }
-        }
-        if !o.failures.is_empty() {
-            let _ = writeln!(md, "\nFailures:\n");
-            for failure in &o.failures {
-                let _ = writeln!(md, "- {failure}");
-            }
-        }
-        let _ = writeln!(md);
+}
+
+fn discovery_section(md: &mut String, study: &Study<'_>) {
+    let rows = ran(study, |p| p.point.kind != Kind::Scenario && !p.killed());
+    if rows.is_empty() {
+        return;
     }
-    if let Some((experiment, points)) = sweep {
+    let _ = writeln!(md, "## Discovery cost\n");
+    let _ = writeln!(md, "What finding content cost each run (mean of the repeats, all peers together): PQUERY exchanges with the RS and GET RFC-Index exchanges between peers, their bytes and their time, against the bytes and the summed time of the downloads themselves.\n");
+    let _ = writeln!(md, "| experiment | peers | PQUERY | index exchanges | discovery (KB) | documents (MB) | discovery time (s) | download time (s) | discovery / download time |");
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for p in rows {
+        let d = results::discovery(p);
+        let data = p.bytes() / p.runs.len().max(1) as u64;
+        let time = d.pquery.secs + d.index.secs;
         let _ = writeln!(
             md,
-            "## {}\n\n{}\n\n![scaling](sweep.svg)\n",
-            experiment.title,
-            describe(experiment)
+            "| {} | {} | {} | {} | {:.1} | {} | {:.2} | {:.2} | {} |",
+            p.row(),
+            p.point.peers,
+            d.pquery.exchanges,
+            d.index.exchanges,
+            (d.pquery.bytes + d.index.bytes) as f64 / 1e3,
+            mb(data),
+            time,
+            d.download_secs,
+            if d.download_secs > 0.0 {
+                percent(time / d.download_secs)
+            } else {
+                "-".into()
+            },
         );
-        let _ = writeln!(
-            md,
-            "| peers | documents | centralized (s) | bound (s) | peer-to-peer (s) | bound (s) |"
-        );
-        let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|");
-        let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
-        for p in points {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {:.2} | {} | {:.2} | {} |",
-                p.peers,
-                p.documents,
-                p.centralized_secs,
-                opt(p.centralized_bound_secs),
-                p.p2p_secs,
-                opt(p.p2p_bound_secs)
-            );
-        }
-        let _ = writeln!(md);
     }
-    let _ = writeln!(md, "Files: [downloads.csv](downloads.csv) (every download), [summary.csv](summary.csv), and an SVG and a PNG of each chart.");
+    let _ = writeln!(md, "\nData: [discovery.csv](discovery.csv).\n");
+}
+
+/// Builds `report.md`.
+pub fn build(study: &Study<'_>) -> String {
+    let mut md = String::new();
+    let total: usize = study.sizes.iter().sum();
+    let _ = writeln!(md, "# P2P-DI lab report\n");
+    if study.incomplete {
+        let _ = writeln!(md, "> **Incomplete**: the run was interrupted. What finished is reported below; the rest did not run.\n");
+    }
+    let _ = writeln!(
+        md,
+        "Run {}, {} mode, {} repeat(s) of each experiment. Corpus: {}; {} documents, {} MB in all, {:.1} KB mean, {:.1} KB to {:.1} KB. Every peer is a full `p2p-di` peer (its own store, RS link, downloader and RFC server, on 127.0.0.1), spread over one arbiter per core, registered with an RS of the run's own. Times run from the start of the download phase (after every peer registered and fetched the indexes it needs) to the end of the last download; every downloaded copy was compared byte for byte with its source.\n",
+        study.started,
+        study.mode,
+        study.repeats,
+        study.corpus,
+        study.sizes.len(),
+        mb(total as u64),
+        total as f64 / study.sizes.len().max(1) as f64 / 1000.0,
+        study.sizes.iter().copied().min().unwrap_or(0) as f64 / 1000.0,
+        study.sizes.iter().copied().max().unwrap_or(0) as f64 / 1000.0,
+    );
+    let _ = writeln!(md, "## Summary\n");
+    summary_table(&mut md, study);
+    let _ = writeln!(md, "## Conclusion\n\n{}", conclusion(study));
+    let sweep = study.sweep_index();
+    let tasks: Vec<&PointResult> = study
+        .results
+        .iter()
+        .filter(|p| !p.killed() && !p.runs.is_empty() && Some(p.point.experiment) != sweep)
+        .collect();
+    if tasks
+        .iter()
+        .filter(|p| p.point.kind != Kind::Scenario)
+        .count()
+        >= 2
+    {
+        let _ = writeln!(md, "## Task 1 beside Task 2\n\nThe share of the planned downloads completed over time, on one axis (median repeats).\n\n![Task 1 beside Task 2](tasks.svg)\n");
+    }
+    let _ = writeln!(md, "## The experiments\n");
+    for p in &tasks {
+        point_section(&mut md, study, p);
+    }
+    sweep_section(&mut md, study);
+    failure_section(&mut md, study);
+    discovery_section(&mut md, study);
+    let _ = writeln!(md, "## Files\n\n[downloads.csv](downloads.csv) (every download of every repeat), [summary.csv](summary.csv), [failures.csv](failures.csv), [discovery.csv](discovery.csv), the matrices of the Task 2 runs, and an SVG and a PNG of each chart.");
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slope_is_the_least_squares_one() {
+        assert_eq!(slope(&[(2.0, 1.0), (4.0, 2.0), (6.0, 3.0)]), Some(0.5));
+        assert_eq!(slope(&[(2.0, 1.0)]), None);
+        assert_eq!(slope(&[(2.0, 1.0), (2.0, 3.0)]), None);
+    }
+
+    #[test]
+    fn percentages_and_seconds_read_as_people_write_them() {
+        assert_eq!(percent(0.456), "46%");
+        assert_eq!(secs(1234.0), "1.23");
+        assert_eq!(opt_secs(None), "-");
+    }
 }

@@ -1,10 +1,14 @@
-//! Runs one experiment: an RS and full peers (their own actors and sockets
-//! on 127.0.0.1) in an actix system of its own, the plan executed, every
-//! download timed and every copy checked against its source.
+//! Runs one point of an experiment in-process: an RS, and full peers (each
+//! its own actors and sockets on 127.0.0.1) spread over one arbiter per
+//! core; the plan executed round by round, every download timed from the
+//! peers' own events, a peer stopped part-way when the plan says so, and
+//! every copy checked against its source.
 
 use super::bounds::{self, Bound, Cap};
 use super::corpus::{self, Corpus};
-use super::plan::{Setup, Task};
+use super::interrupt;
+use super::plan::{Kind, Point};
+use actix::prelude::*;
 use anyhow::Context as _;
 use futures_util::future::join_all;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -13,14 +17,16 @@ use p2p_di_actors::peer::downloader::{DownloadFinished, Fetch, Outcome, RefreshI
 use p2p_di_actors::peer::link::{GetPeerList, LeaveNetwork, LinkError, WaitJoined};
 use p2p_di_actors::peer::{self, folder, PeerHandle};
 use p2p_di_actors::rs;
+use p2p_di_actors::state::index::Holder;
 use slog::Logger;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-/// One download, as the CSV has it. Times are ms from the experiment's start.
+/// One download, as the CSV has it. Times are ms from the start of the
+/// download phase.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
-    /// Experiment name.
+    /// The run's row name.
     pub experiment: String,
     /// Downloading peer.
     pub peer: String,
@@ -34,6 +40,8 @@ pub struct Row {
     pub start_ms: f64,
     /// End, ms after the download phase began.
     pub end_ms: f64,
+    /// Which repeat (1, 2, ...).
+    pub repeat: usize,
 }
 
 impl Row {
@@ -43,27 +51,76 @@ impl Row {
     }
 }
 
-/// What one experiment produced.
-#[derive(Debug, Clone)]
-pub struct Outcomes {
-    /// Experiment name.
-    pub name: String,
-    /// Peer names, in order.
-    pub names: Vec<String>,
+/// A download that did not complete, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failed {
+    /// Downloading peer.
+    pub peer: String,
+    /// RFC number.
+    pub rfc: u32,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// Exchanges, bytes and seconds of one kind of discovery exchange.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Traffic {
+    /// Exchanges.
+    pub exchanges: u64,
+    /// Bytes, both ways.
+    pub bytes: u64,
+    /// Seconds, summed over the exchanges.
+    pub secs: f64,
+}
+
+impl Traffic {
+    fn of(peers: &[PeerHandle], kind: &'static str) -> Self {
+        let mut total = Traffic::default();
+        for peer in peers {
+            let (exchanges, bytes, secs) = peer.metrics.discovery(kind);
+            total.exchanges += exchanges;
+            total.bytes += bytes;
+            total.secs += secs;
+        }
+        total
+    }
+}
+
+/// What finding content cost: PQUERYs and index exchanges, all peers.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Discovery {
+    /// PQUERY exchanges with the RS.
+    pub pquery: Traffic,
+    /// GET RFC-Index exchanges.
+    pub index: Traffic,
+}
+
+/// What one run (one repeat of one point) produced.
+#[derive(Debug, Clone, Default)]
+pub struct RunOutcome {
     /// Every successful download.
     pub rows: Vec<Row>,
-    /// Time from the start of the download phase to the last end.
+    /// Every download that did not complete.
+    pub failed: Vec<Failed>,
+    /// Start of the download phase to the last end, ms.
     pub makespan_ms: f64,
-    /// Time spent fetching indexes before the download phase.
+    /// Fetching the indexes before the download phase, ms.
     pub index_ms: f64,
-    /// The physical bound, if caps apply.
-    pub bound: Option<Bound>,
+    /// PQUERY and index traffic of the whole run.
+    pub discovery: Discovery,
     /// Copies checked byte for byte against their source.
     pub verified: usize,
-    /// Checks the experiment made, with their result (the scenario's).
+    /// The scenario's checks, with their result.
     pub checks: Vec<(String, bool)>,
-    /// Anything that went wrong.
-    pub failures: Vec<String>,
+    /// What went wrong with the run itself (a copy that differs, a check
+    /// that failed): never expected.
+    pub problems: Vec<String>,
+    /// When the planned peer was stopped, ms into the download phase.
+    pub killed_at_ms: Option<f64>,
+    /// Ctrl-C or SIGTERM stopped it.
+    pub interrupted: bool,
+    /// When the download phase began.
+    pub phase_started: Option<SystemTime>,
 }
 
 /// Caps of an experiment.
@@ -75,263 +132,432 @@ pub struct Caps {
     pub download: Option<u64>,
 }
 
-/// The bound of `setup` on `corpus` under `caps`.
-pub fn bound_of(setup: &Setup, corpus: &Corpus, caps: Caps) -> Option<Bound> {
+/// The bound our caps imply for `point` on `corpus`.
+pub fn bound_of(point: &Point, corpus: &Corpus, caps: Caps) -> Option<Bound> {
+    let setup = &point.setup;
     let n = setup.names.len();
+    let size = |doc: usize| corpus.docs[doc].bytes.len() as u64;
+    let (up, down) = (Cap::of(caps.upload), Cap::of(caps.download));
+    if point.kind == Kind::Swarm {
+        // Who uploads what is decided as it runs: the seed sends each byte
+        // at least once, each downloader receives all, and the uploads of
+        // all peers together carry every copy.
+        let file: u64 = setup.holdings[0].iter().map(|&d| size(d)).sum();
+        let copies = file * (n as u64 - 1);
+        let mut best = bounds::bound(&setup.names[..1], &[file], &[file], up, down);
+        if let Some(cap) = up {
+            let all = Cap {
+                rate: cap.rate * n as f64,
+                burst: cap.burst * n as f64,
+            };
+            let secs = all.secs(copies);
+            if best.as_ref().is_none_or(|b| secs > b.secs) {
+                best = Some(Bound {
+                    secs,
+                    limited_by: format!(
+                        "all {n} upload links together carrying {:.2} MB",
+                        copies as f64 / 1e6
+                    ),
+                });
+            }
+        }
+        return best;
+    }
     let mut uploads = vec![0u64; n];
     let mut downloads = vec![0u64; n];
-    for (peer, wanted) in setup.downloads.iter().enumerate() {
-        for &doc in wanted {
-            let size = corpus.docs[doc].bytes.len() as u64;
-            downloads[peer] += size;
+    for (peer, downloaded) in downloads.iter_mut().enumerate() {
+        for doc in setup.downloads_of(peer) {
+            *downloaded += size(doc);
             if let Some(holder) = setup.holdings.iter().position(|h| h.contains(&doc)) {
-                uploads[holder] += size;
+                uploads[holder] += size(doc);
             }
         }
     }
-    bounds::bound(
-        &setup.names,
-        &uploads,
-        &downloads,
-        Cap::of(caps.upload),
-        Cap::of(caps.download),
-    )
+    bounds::bound(&setup.names, &uploads, &downloads, up, down)
 }
 
-/// Shows a peer's downloads on a progress bar.
-struct ProgressActor(ProgressBar);
-
-impl actix::Actor for ProgressActor {
-    type Context = actix::Context<Self>;
-}
-
-impl actix::Handler<DownloadFinished> for ProgressActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: DownloadFinished, _: &mut Self::Context) {
-        self.0.inc(1);
-        if let Outcome::Failed(err) = msg.outcome {
-            self.0
-                .set_message(format!("RFC {} failed: {err}", msg.number));
-        }
+/// The textbook bound of `point` on `corpus`.
+pub fn textbook_of(point: &Point, corpus: &Corpus, caps: Caps) -> Option<bounds::Textbook> {
+    let setup = &point.setup;
+    let size = |doc: usize| corpus.docs[doc].bytes.len() as u64;
+    let wanted = |peer: usize| {
+        setup
+            .downloads_of(peer)
+            .iter()
+            .map(|&d| size(d))
+            .sum::<u64>()
+    };
+    let downloaders = (0..setup.names.len()).filter(|p| wanted(*p) > 0).count();
+    let most = (0..setup.names.len()).map(wanted).max().unwrap_or(0);
+    match point.kind {
+        Kind::Scenario => None,
+        Kind::Centralized => bounds::client_server(downloaders, most, caps.upload, caps.download),
+        Kind::Swarm => bounds::seeded(downloaders, most, caps.upload, caps.download),
+        Kind::Distributed(_) => bounds::shared(downloaders, most, caps.upload, caps.download),
     }
 }
 
-/// One experiment to run: `task`, planned as `setup`, named `name`, on
-/// `corpus` under `caps`, with the peers' folders in `work`.
+/// Collects a peer's download events and shows them on a progress bar.
+struct Collector {
+    bar: ProgressBar,
+    events: Vec<DownloadFinished>,
+}
+
+impl Actor for Collector {
+    type Context = Context<Self>;
+}
+
+impl Handler<DownloadFinished> for Collector {
+    type Result = ();
+
+    fn handle(&mut self, msg: DownloadFinished, _: &mut Self::Context) {
+        self.bar.inc(1);
+        if let Outcome::Failed(err) = &msg.outcome {
+            self.bar
+                .set_message(format!("RFC {} failed: {err}", msg.number));
+        }
+        self.events.push(msg);
+    }
+}
+
+/// Hand over the events collected.
+#[derive(Message)]
+#[rtype(result = "Vec<DownloadFinished>")]
+struct TakeEvents;
+
+impl Handler<TakeEvents> for Collector {
+    type Result = MessageResult<TakeEvents>;
+
+    fn handle(&mut self, _: TakeEvents, _: &mut Self::Context) -> Self::Result {
+        self.bar.finish_and_clear();
+        MessageResult(std::mem::take(&mut self.events))
+    }
+}
+
+/// One run to make.
 pub struct Job<'a> {
-    /// Name in files and rows.
-    pub name: &'a str,
-    /// The task.
-    pub task: &'a Task,
-    /// Its plan.
-    pub setup: &'a Setup,
+    /// The point.
+    pub point: &'a Point,
     /// The documents.
     pub corpus: &'a Corpus,
     /// The caps.
     pub caps: Caps,
     /// The peers' folders go here.
     pub work: &'a Path,
+    /// Which repeat (1, 2, ...).
+    pub repeat: usize,
+}
+
+/// The peers of a run and the arbiters they run on.
+struct Cluster {
+    peers: Vec<PeerHandle>,
+    collectors: Vec<Option<Addr<Collector>>>,
+    /// The arbiter of the peer that will be stopped, if any.
+    victim: Option<ArbiterHandle>,
 }
 
 /// Runs `job`, showing its downloads on `progress`.
-pub fn run(job: &Job<'_>, progress: &MultiProgress, log: &Logger) -> anyhow::Result<Outcomes> {
-    let Job {
-        name,
-        task,
-        setup,
-        corpus,
-        caps,
-        work,
-    } = *job;
-    if work.exists() {
-        std::fs::remove_dir_all(work).with_context(|| format!("clearing {}", work.display()))?;
+pub fn run(job: &Job<'_>, progress: &MultiProgress, log: &Logger) -> anyhow::Result<RunOutcome> {
+    let setup = &job.point.setup;
+    if job.work.exists() {
+        std::fs::remove_dir_all(job.work)
+            .with_context(|| format!("clearing {}", job.work.display()))?;
     }
     for (i, held) in setup.holdings.iter().enumerate() {
-        corpus::install(corpus, held, &work.join(&setup.names[i]))?;
+        corpus::install(job.corpus, held, &job.work.join(&setup.names[i]))?;
     }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // The RS on this thread; the peers on one arbiter per core, but the one
+    // to be stopped, which gets an arbiter of its own.
     let system = actix::System::new();
-    let mut outcome = system.block_on(async {
+    let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
+    let victim_arbiter = setup.kill.map(|_| Arbiter::new());
+    let result = system.block_on(async {
         let rs_config = RsConfig {
             listen: "127.0.0.1:0".parse()?,
-            state_dir: work.join("rs-state"),
+            state_dir: job.work.join("rs-state"),
             host: Some("rs".into()),
+            admin_listen: None,
             ..RsConfig::default()
         };
         let rs = rs::start(&rs_config, log.clone())
             .await
             .context("starting the RS")?;
-        let mut peers = Vec::new();
-        for (i, peer_name) in setup.names.iter().enumerate() {
-            let config = PeerConfig {
-                rs: rs.local_addr.to_string(),
-                listen: Some("127.0.0.1:0".parse()?),
-                rfc_dir: work.join(peer_name),
-                host: Some(peer_name.clone()),
-                max_parallel_downloads: setup.parallel,
-                transfer_timeout_secs: 300,
-                upload_limit_bytes_per_sec: caps.upload,
-                download_limit_bytes_per_sec: caps.download,
-                ..PeerConfig::default()
-            };
-            let peer = peer::start(&config, log.clone())
-                .await
-                .with_context(|| format!("starting peer {peer_name}"))?;
-            if !setup.downloads[i].is_empty() {
-                let bar = progress.add(ProgressBar::new(setup.downloads[i].len() as u64));
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix:>18} [{bar:32}] {pos:>3}/{len} RFCs {msg}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
-                bar.set_prefix(format!("{name} {peer_name}"));
-                let recipient = actix::Actor::start(ProgressActor(bar)).recipient();
-                peer.downloader.do_send(Subscribe(recipient));
-            }
-            peers.push(peer);
-        }
-        for peer in &peers {
-            tokio::time::timeout(Duration::from_secs(10), peer.link.send(WaitJoined))
-                .await
-                .context("a peer did not register in 10 s")??;
-        }
-        let result = match task {
-            Task::Scenario => scenario(name, setup, corpus, &peers).await,
-            _ => distribution(name, setup, corpus, &peers).await,
+        let mut cluster = Cluster {
+            peers: Vec::new(),
+            collectors: Vec::new(),
+            victim: victim_arbiter.as_ref().map(Arbiter::handle),
         };
-        for peer in &peers {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(2), peer.link.send(LeaveNetwork)).await;
+        for (i, name) in setup.names.iter().enumerate() {
+            let arbiter = match (setup.kill, &cluster.victim) {
+                (Some((victim, _)), Some(handle)) if victim == i => handle.clone(),
+                _ => arbiters[i % cores].handle(),
+            };
+            let config = peer_config(job, rs.local_addr, name);
+            let peer = start_on(&arbiter, config, log.clone())
+                .await
+                .with_context(|| format!("starting peer {name}"))?;
+            cluster.collectors.push(collector(job, &peer, i, progress));
+            cluster.peers.push(peer);
         }
-        result
-    })?;
-    outcome.makespan_ms = outcome.rows.iter().map(|r| r.end_ms).fold(0.0, f64::max);
-    outcome.bound = bound_of(setup, corpus, caps);
-    verify(setup, corpus, work, &mut outcome);
+        let joined = cluster
+            .peers
+            .iter()
+            .map(|p| tokio::time::timeout(Duration::from_secs(30), p.link.send(WaitJoined)));
+        for (name, joined) in setup.names.iter().zip(join_all(joined).await) {
+            anyhow::ensure!(
+                matches!(joined, Ok(Ok(()))),
+                "peer {name} did not register within 30 s"
+            );
+        }
+        let mut outcome = tokio::select! {
+            outcome = execute(job, &cluster) => outcome?,
+            () = interrupt::wait() => RunOutcome { interrupted: true, ..RunOutcome::default() },
+        };
+        if !outcome.interrupted {
+            collect(job, &cluster, &mut outcome).await;
+        }
+        outcome.discovery = Discovery {
+            pquery: Traffic::of(&cluster.peers, "pquery"),
+            index: Traffic::of(&cluster.peers, "index"),
+        };
+        let leaving = cluster.peers.iter().enumerate().filter_map(|(i, p)| {
+            let killed = setup.kill.is_some_and(|(victim, _)| victim == i);
+            (!killed)
+                .then(|| tokio::time::timeout(Duration::from_secs(2), p.link.send(LeaveNetwork)))
+        });
+        join_all(leaving).await;
+        Ok(outcome)
+    });
+    for arbiter in arbiters.into_iter().chain(victim_arbiter) {
+        arbiter.stop();
+        let _ = arbiter.join();
+    }
+    let mut outcome = result?;
+    if !outcome.interrupted {
+        verify(job, &mut outcome);
+    }
     Ok(outcome)
 }
 
-fn row_of(
-    name: &str,
-    peer: &str,
-    finished: &DownloadFinished,
-    t0: SystemTime,
-) -> Result<Row, String> {
-    match &finished.outcome {
-        Outcome::Downloaded { holder, bytes, .. } => {
-            let start_ms = finished
-                .started
-                .duration_since(t0)
-                .unwrap_or(Duration::ZERO)
-                .as_secs_f64()
-                * 1000.0;
-            Ok(Row {
-                experiment: name.to_owned(),
-                peer: peer.to_owned(),
-                rfc: finished.number,
-                holder: holder.host.clone(),
-                bytes: *bytes,
-                start_ms,
-                end_ms: start_ms + finished.elapsed.as_secs_f64() * 1000.0,
-            })
-        }
-        Outcome::AlreadyHeld => Err(format!("{peer}: RFC {} was already held", finished.number)),
-        Outcome::Failed(err) => Err(format!("{peer}: RFC {} failed: {err}", finished.number)),
+fn peer_config(job: &Job<'_>, rs: std::net::SocketAddr, name: &str) -> PeerConfig {
+    let setup = &job.point.setup;
+    PeerConfig {
+        rs: rs.to_string(),
+        listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        rfc_dir: job.work.join(name),
+        host: Some(name.to_owned()),
+        max_parallel_downloads: setup.parallel,
+        transfer_timeout_secs: 300,
+        upload_limit_bytes_per_sec: job.caps.upload,
+        download_limit_bytes_per_sec: job.caps.download,
+        refresh_index_ms: setup.refresh_index_ms.unwrap_or(0),
+        admin_listen: None,
+        stats_interval_secs: 0,
+        ..PeerConfig::default()
     }
 }
 
-fn empty(name: &str, setup: &Setup) -> Outcomes {
-    Outcomes {
-        name: name.to_owned(),
-        names: setup.names.clone(),
-        rows: Vec::new(),
-        makespan_ms: 0.0,
-        index_ms: 0.0,
-        bound: None,
-        verified: 0,
-        checks: Vec::new(),
-        failures: Vec::new(),
-    }
+/// Starts a peer on `arbiter` (its actors live on that thread).
+async fn start_on(
+    arbiter: &ArbiterHandle,
+    config: PeerConfig,
+    log: Logger,
+) -> anyhow::Result<PeerHandle> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = arbiter.spawn(async move {
+        let _ = tx.send(peer::start(&config, log).await);
+    });
+    anyhow::ensure!(spawned, "the arbiter has stopped");
+    Ok(rx.await.context("the arbiter stopped")??)
 }
 
-async fn distribution(
-    name: &str,
-    setup: &Setup,
-    corpus: &Corpus,
-    peers: &[PeerHandle],
-) -> anyhow::Result<Outcomes> {
-    let mut outcome = empty(name, setup);
-    let downloaders: Vec<usize> = (0..peers.len())
-        .filter(|i| !setup.downloads[*i].is_empty())
-        .collect();
-    // Every downloader fetches the other peers' indexes first.
+/// A collector of `peer`'s download events, if it downloads anything.
+fn collector(
+    job: &Job<'_>,
+    peer: &PeerHandle,
+    i: usize,
+    progress: &MultiProgress,
+) -> Option<Addr<Collector>> {
+    let setup = &job.point.setup;
+    let wanted = setup.downloads_of(i).len();
+    if wanted == 0 {
+        return None;
+    }
+    let bar = progress.add(ProgressBar::new(wanted as u64));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>24} [{bar:32}] {pos:>3}/{len} RFCs {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{} {}", job.point.row, setup.names[i]));
+    let collector = Collector {
+        bar,
+        events: Vec::new(),
+    }
+    .start();
+    peer.downloader
+        .do_send(Subscribe(collector.clone().recipient()));
+    Some(collector)
+}
+
+/// The index phase, then the download phase, round by round; stops the
+/// victim on time.
+async fn execute(job: &Job<'_>, cluster: &Cluster) -> anyhow::Result<RunOutcome> {
+    let (setup, peers) = (&job.point.setup, &cluster.peers);
+    let mut outcome = RunOutcome::default();
+    if job.point.kind == Kind::Scenario {
+        scenario(job, cluster, &mut outcome).await?;
+        return Ok(outcome);
+    }
+    // Each downloader fetches the indexes of the peers it will download
+    // from, all at once.
     let index_clock = Instant::now();
-    let refreshes = downloaders
+    let refreshes = setup
+        .index_from
         .iter()
-        .map(|&i| peers[i].downloader.send(RefreshIndex::all()));
-    for (i, refreshed) in downloaders.iter().zip(join_all(refreshes).await) {
+        .enumerate()
+        .filter(|(_, from)| !from.is_empty())
+        .map(|(i, from)| {
+            let only = from
+                .iter()
+                .map(|&h| Holder::new(setup.names[h].clone(), peers[h].local_addr.port()))
+                .collect();
+            peers[i].downloader.send(RefreshIndex { only: Some(only) })
+        });
+    for refreshed in join_all(refreshes).await {
         match refreshed {
             Ok(Ok(_)) => {}
-            Ok(Err(err)) => outcome
-                .failures
-                .push(format!("{}: index: {err}", setup.names[*i])),
-            Err(err) => outcome
-                .failures
-                .push(format!("{}: index: {err}", setup.names[*i])),
+            Ok(Err(err)) => outcome.problems.push(format!("index phase: {err}")),
+            Err(err) => outcome.problems.push(format!("index phase: {err}")),
         }
     }
     outcome.index_ms = index_clock.elapsed().as_secs_f64() * 1000.0;
-    let t0 = SystemTime::now();
-    let fetches = downloaders.iter().map(|&i| {
-        peers[i].downloader.send(Fetch {
-            numbers: setup.downloads[i]
-                .iter()
-                .map(|&d| corpus.docs[d].number)
-                .collect(),
-        })
-    });
-    for (i, fetched) in downloaders.iter().zip(join_all(fetches).await) {
-        let peer = &setup.names[*i];
-        match fetched {
-            Ok(list) => {
-                for finished in &list {
-                    match row_of(name, peer, finished, t0) {
-                        Ok(row) => outcome.rows.push(row),
-                        Err(failure) => outcome.failures.push(failure),
-                    }
-                }
-            }
-            Err(err) => outcome.failures.push(format!("{peer}: downloader: {err}")),
-        }
+    let phase = Instant::now();
+    outcome.phase_started = Some(SystemTime::now());
+    let killed = cluster
+        .victim
+        .clone()
+        .zip(setup.kill)
+        .map(|(arbiter, (_, at))| {
+            let bound = bound_of(job.point, job.corpus, job.caps).map_or(1.0, |b| b.secs);
+            let delay = Duration::from_secs_f64(bound * at);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            actix::spawn(async move {
+                tokio::time::sleep(delay).await;
+                arbiter.stop();
+                let _ = tx.send(phase.elapsed().as_secs_f64() * 1000.0);
+            });
+            rx
+        });
+    for round in &setup.rounds {
+        let fetches = round
+            .iter()
+            .enumerate()
+            .filter(|(_, docs)| !docs.is_empty())
+            .map(|(i, docs)| {
+                let numbers = docs.iter().map(|&d| job.corpus.docs[d].number).collect();
+                peers[i].downloader.send(Fetch { numbers })
+            });
+        // The barrier: the next round starts when every peer has finished
+        // this one (a stopped peer's answer is an error, at once).
+        join_all(fetches).await;
+    }
+    if let Some(killed) = killed {
+        // The victim is stopped even if the downloads ended first.
+        outcome.killed_at_ms = killed.await.ok();
     }
     Ok(outcome)
 }
 
+/// Turns the peers' events into rows and failures.
+async fn collect(job: &Job<'_>, cluster: &Cluster, outcome: &mut RunOutcome) {
+    let setup = &job.point.setup;
+    let mut t0 = outcome.phase_started;
+    let mut per_peer = Vec::new();
+    for (i, collector) in cluster.collectors.iter().enumerate() {
+        let events = match collector {
+            Some(c) => c.send(TakeEvents).await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        per_peer.push((i, events));
+    }
+    // The scenario has no phase of its own: it began with its download.
+    for (_, events) in per_peer.iter().filter(|_| outcome.phase_started.is_none()) {
+        for e in events {
+            t0 = Some(t0.map_or(e.started, |t: SystemTime| t.min(e.started)));
+        }
+    }
+    let t0 = t0.unwrap_or_else(SystemTime::now);
+    let ms = |t: SystemTime| t.duration_since(t0).unwrap_or_default().as_secs_f64() * 1000.0;
+    let mut last = 0.0f64;
+    let mut unreported = false;
+    for (i, events) in per_peer {
+        let name = &setup.names[i];
+        let mut done = std::collections::HashSet::new();
+        for e in events {
+            done.insert(e.number);
+            let start_ms = ms(e.started);
+            let end_ms = start_ms + e.elapsed.as_secs_f64() * 1000.0;
+            last = last.max(end_ms);
+            match &e.outcome {
+                Outcome::Downloaded { holder, bytes, .. } => outcome.rows.push(Row {
+                    experiment: job.point.row.clone(),
+                    peer: name.clone(),
+                    rfc: e.number,
+                    holder: holder.host.clone(),
+                    bytes: *bytes,
+                    start_ms,
+                    end_ms,
+                    repeat: job.repeat,
+                }),
+                Outcome::AlreadyHeld => outcome
+                    .problems
+                    .push(format!("{name}: RFC {} was already held", e.number)),
+                Outcome::Failed(err) => outcome.failed.push(Failed {
+                    peer: name.clone(),
+                    rfc: e.number,
+                    reason: err.to_string(),
+                }),
+            }
+        }
+        // Downloads the peer never reported: it was stopped first.
+        for doc in setup.downloads_of(i) {
+            let number = job.corpus.docs[doc].number;
+            if !done.contains(&number) {
+                unreported = true;
+                outcome.failed.push(Failed {
+                    peer: name.clone(),
+                    rfc: number,
+                    reason: "its own peer was stopped".into(),
+                });
+            }
+        }
+    }
+    if let (true, Some(killed)) = (unreported, outcome.killed_at_ms) {
+        last = last.max(killed);
+    }
+    outcome.makespan_ms = last;
+}
+
 async fn scenario(
-    name: &str,
-    setup: &Setup,
-    corpus: &Corpus,
-    peers: &[PeerHandle],
-) -> anyhow::Result<Outcomes> {
-    let mut outcome = empty(name, setup);
-    let (a, b) = (&peers[0], &peers[1]);
-    let number = corpus.docs[setup.downloads[0][0]].number;
-    let t0 = SystemTime::now();
+    job: &Job<'_>,
+    cluster: &Cluster,
+    outcome: &mut RunOutcome,
+) -> anyhow::Result<()> {
+    let setup = &job.point.setup;
+    let (a, b) = (&cluster.peers[0], &cluster.peers[1]);
+    let number = job.corpus.docs[setup.downloads_of(0)[0]].number;
     let fetched = a
         .downloader
         .send(Fetch {
             numbers: vec![number],
         })
         .await?;
-    let downloaded = fetched.first().map(|f| row_of(name, "A", f, t0));
-    let got = matches!(downloaded, Some(Ok(_)));
-    match downloaded {
-        Some(Ok(row)) => outcome.rows.push(row),
-        Some(Err(failure)) => outcome.failures.push(failure),
-        None => outcome.failures.push("A: no download result".into()),
-    }
+    let got = matches!(
+        fetched.first().map(|f| &f.outcome),
+        Some(Outcome::Downloaded { .. })
+    );
     outcome
         .checks
         .push((format!("A downloaded RFC {number} from B"), got));
@@ -348,28 +574,25 @@ async fn scenario(
     for (check, passed) in &outcome.checks {
         if !passed {
             outcome
-                .failures
+                .problems
                 .push(format!("scenario check failed: {check}"));
         }
     }
-    Ok(outcome)
+    Ok(())
 }
 
 /// Checks every downloaded copy byte for byte against its source.
-fn verify(setup: &Setup, corpus: &Corpus, work: &Path, outcome: &mut Outcomes) {
-    for (i, wanted) in setup.downloads.iter().enumerate() {
-        for &doc in wanted {
-            let doc = &corpus.docs[doc];
-            let path = work
-                .join(&setup.names[i])
-                .join(folder::file_name(doc.number));
-            match std::fs::read(&path) {
-                Ok(bytes) if bytes == doc.bytes => outcome.verified += 1,
-                Ok(_) => outcome
-                    .failures
-                    .push(format!("{} differs from its source", path.display())),
-                Err(err) => outcome.failures.push(format!("{}: {err}", path.display())),
-            }
+fn verify(job: &Job<'_>, outcome: &mut RunOutcome) {
+    let by_number: std::collections::HashMap<u32, &corpus::Doc> =
+        job.corpus.docs.iter().map(|d| (d.number, d)).collect();
+    for row in &outcome.rows {
+        let path = job.work.join(&row.peer).join(folder::file_name(row.rfc));
+        match (std::fs::read(&path), by_number.get(&row.rfc)) {
+            (Ok(bytes), Some(doc)) if bytes == doc.bytes => outcome.verified += 1,
+            (Ok(_), _) => outcome
+                .problems
+                .push(format!("{} differs from its source", path.display())),
+            (Err(err), _) => outcome.problems.push(format!("{}: {err}", path.display())),
         }
     }
 }
