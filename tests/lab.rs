@@ -447,3 +447,36 @@ fn a_real_rfc_folder_can_be_the_corpus() {
         .unwrap();
     assert_eq!(rows[0].rfc, first);
 }
+
+#[test]
+fn a_lab_of_more_peers_than_the_per_address_caps_runs() {
+    // Every lab peer connects from 127.0.0.1: with the daemons' default
+    // per-address caps (256 peers, 256 connections) peer 257 would be
+    // refused. 300 clients of one holder, all at once.
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("wide.ron");
+    std::fs::write(
+        &file,
+        r#"Experiment(
+            name: "wide",
+            title: "Task 1 with 300 clients",
+            task: Centralized(clients: 300, documents: 1, parallel: 1),
+        )"#,
+    )
+    .unwrap();
+    let out = root.path().join("out");
+    let run = Command::new(BIN)
+        .args(["lab", "--repeat", "1", "--size-scale", "0.01", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let rows = downloads(&out);
+    assert_eq!(rows.len(), 300);
+    assert!(rows.iter().all(|r| r.holder == "P0"));
+}

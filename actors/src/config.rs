@@ -98,6 +98,23 @@ pub enum LogLevel {
     Trace,
 }
 
+/// How a downloaded document is made durable before it is renamed into
+/// place (and the rename after).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum SyncMode {
+    /// The file is fsync'd, renamed, and its folder fsync'd: two device
+    /// flushes per document, whatever else the disk is doing.
+    #[default]
+    EachFile,
+    /// Documents committed at the same time on one filesystem (by this
+    /// peer's parallel downloads, or by every peer of a lab process) share
+    /// one syncfs(2) before their renames and one after: two flushes per
+    /// batch. A syncfs also writes whatever else is pending on that
+    /// filesystem, so this suits an RFC folder on a filesystem that is not
+    /// busy with other writers.
+    Grouped,
+}
+
 /// How a log is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
@@ -378,6 +395,8 @@ pub struct PeerConfig {
     pub max_records_per_holder: usize,
     /// Bytes of documents kept in memory to serve them.
     pub document_cache_bytes: usize,
+    /// How downloaded documents are synced before and after their rename.
+    pub sync: SyncMode,
     /// Per-connection limits of the RFC server (and body limit of downloads).
     pub limits: ServerLimits,
     /// Seconds between stats lines in the log (0: none).
@@ -416,6 +435,7 @@ impl Default for PeerConfig {
             max_index_records: 100_000,
             max_records_per_holder: 10_000,
             document_cache_bytes: 256 * 1024 * 1024,
+            sync: SyncMode::EachFile,
             limits: ServerLimits::default(),
             stats_interval_secs: 60,
             admin_listen: Some(loopback_any_port()),

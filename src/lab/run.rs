@@ -12,7 +12,7 @@ use actix::prelude::*;
 use anyhow::Context as _;
 use futures_util::future::join_all;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use p2p_di_actors::config::{PeerConfig, RsConfig};
+use p2p_di_actors::config::{PeerConfig, RsConfig, ServerLimits, SyncMode};
 use p2p_di_actors::peer::downloader::{DownloadFinished, Fetch, Outcome, RefreshIndex, Subscribe};
 use p2p_di_actors::peer::link::{GetPeerList, LeaveNetwork, LinkError, WaitJoined};
 use p2p_di_actors::peer::{self, folder, PeerHandle};
@@ -273,11 +273,14 @@ pub fn run(job: &Job<'_>, progress: &MultiProgress, log: &Logger) -> anyhow::Res
     let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
     let victim_arbiter = setup.kill.map(|_| Arbiter::new());
     let result = system.block_on(async {
+        let peers = job.point.setup.names.len();
         let rs_config = RsConfig {
             listen: "127.0.0.1:0".parse()?,
             state_dir: job.work.join("rs-state"),
             host: Some("rs".into()),
             admin_listen: None,
+            max_peers_per_address: (2 * peers).max(256),
+            limits: lab_limits(peers),
             ..RsConfig::default()
         };
         let rs = rs::start(&rs_config, log.clone())
@@ -340,6 +343,20 @@ pub fn run(job: &Job<'_>, progress: &MultiProgress, log: &Logger) -> anyhow::Res
     Ok(outcome)
 }
 
+/// Server limits for a lab of `peers` peers. Every peer connects from
+/// 127.0.0.1, so the per-address caps (meant to keep one host from taking
+/// every slot) would count the whole lab as one client: they are raised to
+/// the total, which grows with the lab.
+fn lab_limits(peers: usize) -> ServerLimits {
+    let most = (4 * peers).max(1024);
+    ServerLimits {
+        max_connections: most,
+        max_connections_per_address: most,
+        listen_backlog: u32::try_from(most).unwrap_or(u32::MAX),
+        ..ServerLimits::default()
+    }
+}
+
 fn peer_config(job: &Job<'_>, rs: std::net::SocketAddr, name: &str) -> PeerConfig {
     let setup = &job.point.setup;
     PeerConfig {
@@ -352,6 +369,10 @@ fn peer_config(job: &Job<'_>, rs: std::net::SocketAddr, name: &str) -> PeerConfi
         upload_limit_bytes_per_sec: job.caps.upload,
         download_limit_bytes_per_sec: job.caps.download,
         refresh_index_ms: setup.refresh_index_ms.unwrap_or(0),
+        // Every peer's folder is in the lab's work folder: their commits
+        // share flushes.
+        sync: SyncMode::Grouped,
+        limits: lab_limits(setup.names.len()),
         admin_listen: None,
         stats_interval_secs: 0,
         ..PeerConfig::default()

@@ -173,6 +173,9 @@ pub struct DownloaderConfig {
     pub refresh_index: Option<Duration>,
     /// Where downloads and index exchanges are counted.
     pub metrics: crate::metrics::Metrics,
+    /// How a download is synced: with [`SyncMode::EachFile`] here, once it
+    /// has arrived; grouped, by the folder when it commits.
+    pub sync: crate::config::SyncMode,
 }
 
 type DownloadId = u64;
@@ -872,7 +875,9 @@ async fn transfer(
             }
         };
         crate::fault::point("downloader.transfer");
-        file.sync_all().await.map_err(disk)?;
+        if config.sync == crate::config::SyncMode::EachFile {
+            file.sync_all().await.map_err(disk)?;
+        }
         Ok(length)
     }
     .await;

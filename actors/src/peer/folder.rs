@@ -7,6 +7,8 @@
 //! rescan queued after a commit sees the committed file, even if whoever
 //! asked for the commit was restarted in between.
 
+use super::durable;
+use crate::config::SyncMode;
 use crate::wire::RfcNumber;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -311,17 +313,9 @@ pub fn commit(
     title: &str,
     length: u64,
 ) -> Result<LocalDocument, SaveError> {
-    let final_path = dir.join(file_name(number));
     let result = (|| {
-        let written = fs::metadata(temp).map_err(io_err(temp))?.len();
-        if written != length {
-            return Err(SaveError::Short {
-                path: temp.to_owned(),
-                written,
-                expected: length,
-            });
-        }
-        fs::rename(temp, &final_path).map_err(io_err(&final_path))?;
+        check_length(temp, length)?;
+        place(dir, temp, number)?;
         File::open(dir)
             .and_then(|folder| folder.sync_all())
             .map_err(io_err(dir))
@@ -330,22 +324,139 @@ pub fn commit(
         let _ = fs::remove_file(temp);
         return Err(err);
     }
-    let title = title.replace(['\t', '\r', '\n'], " ");
-    if !read_titles(dir).contains_key(&number) {
-        let line = format!("{number}\t{title}\n");
-        let titles = dir.join(TITLES);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&titles)
-            .map_err(io_err(&titles))?;
-        file.write_all(line.as_bytes()).map_err(io_err(&titles))?;
-    }
+    let title = clean_title(title);
+    append_titles(dir, &[(number, &title)])?;
     Ok(LocalDocument {
         number,
         title,
         bytes: length,
     })
+}
+
+/// Commits, with [`SyncMode::Grouped`], temporary files that were written
+/// but not synced: their lengths checked, one grouped sync of the
+/// filesystem (the files' data), the renames, another (the folder), then
+/// the titles in one append. Each outcome is in the order of `batch`.
+pub fn commit_grouped(dir: &Path, batch: &[Pending]) -> Vec<Result<LocalDocument, SaveError>> {
+    let mut outcomes: Vec<Result<(), SaveError>> = batch
+        .iter()
+        .map(|p| check_length(&p.temp, p.length))
+        .collect();
+    let group = durable::group_of(dir).map_err(|err| err.to_string());
+    let sync = |outcomes: &mut Vec<Result<(), SaveError>>| {
+        let synced = match &group {
+            Ok(group) => group.sync(|| durable::sync_filesystem(dir)),
+            Err(err) => Err(io::Error::other(err.clone())),
+        };
+        if let Err(err) = synced {
+            for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
+                *outcome = Err(SaveError::Io {
+                    path: dir.to_owned(),
+                    source: io::Error::new(err.kind(), err.to_string()),
+                });
+            }
+        }
+    };
+    if outcomes.iter().any(Result::is_ok) {
+        sync(&mut outcomes);
+    }
+    for (pending, outcome) in batch.iter().zip(outcomes.iter_mut()) {
+        if outcome.is_ok() {
+            *outcome = place(dir, &pending.temp, pending.number);
+        }
+    }
+    if outcomes.iter().any(Result::is_ok) {
+        sync(&mut outcomes);
+    }
+    let titles: Vec<(RfcNumber, String)> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(p, _)| (p.number, clean_title(&p.title)))
+        .collect();
+    let shown: Vec<(RfcNumber, &str)> = titles.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let appended = append_titles(dir, &shown);
+    batch
+        .iter()
+        .zip(outcomes)
+        .map(|(pending, outcome)| {
+            if let Err(err) = outcome {
+                let _ = fs::remove_file(&pending.temp);
+                return Err(err);
+            }
+            if let Err(err) = &appended {
+                return Err(SaveError::Io {
+                    path: dir.join(TITLES),
+                    source: io::Error::other(err.to_string()),
+                });
+            }
+            Ok(LocalDocument {
+                number: pending.number,
+                title: clean_title(&pending.title),
+                bytes: pending.length,
+            })
+        })
+        .collect()
+}
+
+/// A downloaded temporary file waiting to be committed.
+#[derive(Debug)]
+pub struct Pending {
+    /// The temporary file.
+    pub temp: PathBuf,
+    /// The RFC it holds.
+    pub number: RfcNumber,
+    /// Its title.
+    pub title: String,
+    /// The length the holder announced.
+    pub length: u64,
+}
+
+/// Whether `temp` holds the `length` bytes the holder announced.
+fn check_length(temp: &Path, length: u64) -> Result<(), SaveError> {
+    let written = fs::metadata(temp).map_err(io_err(temp))?.len();
+    if written == length {
+        Ok(())
+    } else {
+        Err(SaveError::Short {
+            path: temp.to_owned(),
+            written,
+            expected: length,
+        })
+    }
+}
+
+/// Renames `temp` into place as RFC `number`.
+fn place(dir: &Path, temp: &Path, number: RfcNumber) -> Result<(), SaveError> {
+    let final_path = dir.join(file_name(number));
+    fs::rename(temp, &final_path).map_err(io_err(&final_path))
+}
+
+fn clean_title(title: &str) -> String {
+    title.replace(['\t', '\r', '\n'], " ")
+}
+
+/// Appends to `titles.tsv` the titles of documents it does not name yet.
+fn append_titles(dir: &Path, titles: &[(RfcNumber, &str)]) -> Result<(), SaveError> {
+    if titles.is_empty() {
+        return Ok(());
+    }
+    let known = read_titles(dir);
+    let lines: String = titles
+        .iter()
+        .filter(|(number, _)| !known.contains_key(number))
+        .map(|(number, title)| format!("{number}\t{title}\n"))
+        .collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let path = dir.join(TITLES);
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(lines.as_bytes()))
+        .map_err(io_err(&path))
 }
 
 /// Saves `body` as RFC `number` in one go: a temporary file written and
@@ -383,13 +494,7 @@ pub fn write_cookie(dir: &Path, rs: &str, cookie: u64) -> io::Result<()> {
 
 enum Op {
     Scan(oneshot::Sender<io::Result<Scan>>),
-    Commit {
-        temp: PathBuf,
-        number: RfcNumber,
-        title: String,
-        length: u64,
-        done: oneshot::Sender<Result<LocalDocument, SaveError>>,
-    },
+    Commit(Pending, oneshot::Sender<Result<LocalDocument, SaveError>>),
     WriteCookie {
         rs: String,
         cookie: u64,
@@ -409,18 +514,47 @@ pub struct Folder {
 }
 
 impl Folder {
-    /// Starts the worker for `dir`.
-    pub fn start(dir: &Path) -> io::Result<Folder> {
+    /// Starts the worker for `dir`, committing downloads as `sync` says
+    /// (with [`SyncMode::Grouped`], the commits waiting when it gets to
+    /// them form one batch).
+    pub fn start(dir: &Path, sync: SyncMode) -> io::Result<Folder> {
         let (tx, rx) = mpsc::channel::<Op>();
         let worker_dir = dir.to_owned();
         std::thread::Builder::new()
             .name("rfc-folder".into())
             .spawn(move || {
-                for op in rx {
-                    let dir = &worker_dir;
-                    // A panic fails this operation only (its reply is dropped).
+                let dir = &worker_dir;
+                let mut next = None;
+                while let Some(op) = next.take().or_else(|| rx.recv().ok()) {
+                    let mut batch = Vec::new();
+                    match op {
+                        Op::Commit(pending, done) if sync == SyncMode::Grouped => {
+                            batch.push((pending, done));
+                            while let Ok(op) = rx.try_recv() {
+                                match op {
+                                    Op::Commit(pending, done) => batch.push((pending, done)),
+                                    other => {
+                                        next = Some(other);
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        op => {
+                            // A panic fails this operation only (its reply
+                            // is dropped).
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                run(dir, op)
+                            }));
+                            continue;
+                        }
+                    }
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run(dir, op);
+                        crate::fault::point("folder.commit");
+                        let (pending, done): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                        for (outcome, done) in commit_grouped(dir, &pending).into_iter().zip(done) {
+                            let _ = done.send(outcome);
+                        }
                     }));
                 }
             })?;
@@ -452,13 +586,13 @@ impl Folder {
         length: u64,
     ) -> Result<LocalDocument, SaveError> {
         let (done, rx) = oneshot::channel();
-        self.send(Op::Commit {
+        let pending = Pending {
             temp,
             number,
             title,
             length,
-            done,
-        });
+        };
+        self.send(Op::Commit(pending, done));
         rx.await.unwrap_or(Err(SaveError::Stopped))
     }
 
@@ -490,15 +624,9 @@ fn run(dir: &Path, op: Op) {
         Op::Scan(done) => {
             let _ = done.send(scan(dir));
         }
-        Op::Commit {
-            temp,
-            number,
-            title,
-            length,
-            done,
-        } => {
+        Op::Commit(p, done) => {
             crate::fault::point("folder.commit");
-            let _ = done.send(commit(dir, &temp, number, &title, length));
+            let _ = done.send(commit(dir, &p.temp, p.number, &p.title, p.length));
         }
         Op::WriteCookie { rs, cookie, done } => {
             let _ = done.send(write_cookie(dir, &rs, cookie));
@@ -601,6 +729,64 @@ mod tests {
         );
         assert!(!temp.exists());
         assert!(!dir.path().join("rfc7.txt").exists());
+    }
+
+    #[test]
+    fn a_grouped_batch_commits_each_file_on_its_own_merits() {
+        let dir = tempfile::tempdir().unwrap();
+        let pending = |number: RfcNumber, body: &[u8], length: u64| {
+            let temp = partial_path(dir.path(), number);
+            fs::write(&temp, body).unwrap();
+            Pending {
+                temp,
+                number,
+                title: format!("Title\t{number}"),
+                length,
+            }
+        };
+        let batch = [
+            pending(1, b"one", 3),
+            pending(2, b"tw", 3),
+            pending(3, b"three", 5),
+        ];
+        let outcomes = commit_grouped(dir.path(), &batch);
+        assert_eq!(outcomes[0].as_ref().unwrap().title, "Title 1");
+        assert!(matches!(
+            outcomes[1],
+            Err(SaveError::Short { written: 2, .. })
+        ));
+        assert_eq!(outcomes[2].as_ref().unwrap().bytes, 5);
+        assert_eq!(fs::read(dir.path().join("rfc1.txt")).unwrap(), b"one");
+        assert_eq!(fs::read(dir.path().join("rfc3.txt")).unwrap(), b"three");
+        assert!(!dir.path().join("rfc2.txt").exists());
+        assert!(batch.iter().all(|p| !p.temp.exists()));
+        assert_eq!(
+            fs::read_to_string(dir.path().join(TITLES)).unwrap(),
+            "1\tTitle 1\n3\tTitle 3\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_grouped_folder_batches_what_waits_and_answers_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = Folder::start(dir.path(), SyncMode::Grouped).unwrap();
+        let commits = (1..=20u32).map(|number| {
+            let temp = partial_path(dir.path(), number);
+            fs::write(&temp, number.to_string()).unwrap();
+            let length = number.to_string().len() as u64;
+            folder.commit(temp, number, format!("t{number}"), length)
+        });
+        let saved = futures_util::future::join_all(commits).await;
+        for (number, outcome) in (1..=20u32).zip(saved) {
+            assert_eq!(outcome.unwrap().number, number);
+            assert_eq!(
+                fs::read_to_string(dir.path().join(file_name(number))).unwrap(),
+                number.to_string()
+            );
+        }
+        assert_eq!(read_titles(dir.path()).len(), 20);
+        // What follows a batch still runs, in order.
+        assert_eq!(folder.scan().await.unwrap().documents.len(), 20);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod downloader;
+pub mod durable;
 pub mod folder;
 pub mod link;
 pub mod store;
@@ -183,7 +184,7 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
         warn!(log, "file skipped"; "dir" => &shown, "why" => skipped);
     }
     let cookie = folder::read_cookie(&dir, &config.rs);
-    let folder = Folder::start(&dir).map_err(folder_err)?;
+    let folder = Folder::start(&dir, config.sync).map_err(folder_err)?;
     let listener = bind(config)?;
     let local_addr = listener
         .local_addr()
@@ -245,6 +246,7 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
                 download: bucket(config.download_limit_bytes_per_sec),
                 refresh_index: (config.refresh_index_ms > 0)
                     .then(|| Duration::from_millis(config.refresh_index_ms)),
+                sync: config.sync,
                 metrics: metrics.clone(),
             },
             log.new(o!("actor" => "downloader")),
