@@ -218,7 +218,11 @@ struct PeerArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct LabArgs {
+    /// `p2p-di lab report LOG...`: a report from daemons' logs.
+    #[command(subcommand)]
+    report: Option<LabCommand>,
     /// Experiment files (RON); none: the built-in suite of config/lab/.
     #[arg(value_name = "FILE.ron")]
     files: Vec<PathBuf>,
@@ -250,6 +254,46 @@ struct LabArgs {
     /// purpose).
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<LogLevel>,
+    /// Where the peers run: in-process (actors of this process on
+    /// 127.0.0.1, token-bucket caps), netns (each daemon a process in a
+    /// network namespace of its own, links shaped by the kernel; needs
+    /// root), or both (each experiment both ways).
+    #[arg(long, value_enum, default_value_t = NetMode::InProcess)]
+    net: NetMode,
+    /// The private /16 of `--net netns`.
+    #[arg(long, value_name = "A.B.0.0/16", default_value = "10.77.0.0/16")]
+    subnet: crate::lab::netns::Subnet,
+}
+
+/// Where the lab's peers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NetMode {
+    /// Actors of the lab's process.
+    InProcess,
+    /// Processes in network namespaces.
+    Netns,
+    /// Each experiment both ways.
+    Both,
+}
+
+#[derive(Debug, Subcommand)]
+enum LabCommand {
+    /// Build the lab's report from peers' JSON logs (`--log-format json`),
+    /// collected from any hosts.
+    Report(LabReportArgs),
+}
+
+#[derive(Debug, Args)]
+struct LabReportArgs {
+    /// Peer logs (JSON lines); lines that are no download event are skipped.
+    #[arg(value_name = "LOG", required = true)]
+    logs: Vec<PathBuf>,
+    /// Output folder (default results/<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Title of the report.
+    #[arg(long, default_value = "Downloads from daemon logs")]
+    title: String,
 }
 
 /// Runs the command the user chose.
@@ -446,6 +490,11 @@ async fn peer_stats(
 }
 
 fn run_lab(args: LabArgs) -> anyhow::Result<()> {
+    if let Some(LabCommand::Report(report)) = args.report {
+        let out = crate::lab::logs::report(&report.logs, report.out, &report.title)?;
+        println!("report: {}", out.join("report.md").display());
+        return Ok(());
+    }
     anyhow::ensure!(
         args.size_scale.is_finite() && args.size_scale > 0.0,
         "--size-scale must be a positive number"
@@ -471,6 +520,15 @@ fn run_lab(args: LabArgs) -> anyhow::Result<()> {
         seed: args.seed,
         keep_work: args.keep_work,
         repeats: args.repeat,
+        modes: match args.net {
+            NetMode::InProcess => vec![crate::lab::results::Mode::InProcess],
+            NetMode::Netns => vec![crate::lab::results::Mode::Netns],
+            NetMode::Both => vec![
+                crate::lab::results::Mode::InProcess,
+                crate::lab::results::Mode::Netns,
+            ],
+        },
+        subnet: args.subnet,
     };
     let result = crate::lab::run(&options, &log).map(|_| ());
     drop(log);

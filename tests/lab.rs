@@ -18,6 +18,7 @@ struct Download {
     end_ms: f64,
     duration_ms: f64,
     repeat: usize,
+    mode: String,
 }
 
 fn downloads(out: &Path) -> Vec<Download> {
@@ -25,12 +26,12 @@ fn downloads(out: &Path) -> Vec<Download> {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("experiment,peer,rfc,holder,bytes,start_ms,end_ms,duration_ms,repeat")
+        Some("experiment,peer,rfc,holder,bytes,start_ms,end_ms,duration_ms,repeat,mode")
     );
     lines
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            assert_eq!(f.len(), 9, "{line}");
+            assert_eq!(f.len(), 10, "{line}");
             Download {
                 experiment: f[0].into(),
                 peer: f[1].into(),
@@ -41,26 +42,33 @@ fn downloads(out: &Path) -> Vec<Download> {
                 end_ms: f[6].parse().unwrap(),
                 duration_ms: f[7].parse().unwrap(),
                 repeat: f[8].parse().unwrap(),
+                mode: f[9].into(),
             }
         })
         .collect()
 }
 
-/// summary.csv: the row names in order, and each line's fields by name.
+/// summary.csv: the row names in order, and each line's fields by name
+/// (`row@netns` for a netns run).
 fn summary(out: &Path) -> (Vec<String>, HashMap<String, Vec<String>>) {
     let text = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("experiment,downloads,bytes,makespan_ms,bound_ms,ratio,verified,failures,planned,repeats,makespan_min_ms,makespan_max_ms")
+        Some("experiment,downloads,bytes,makespan_ms,bound_ms,ratio,verified,failures,planned,repeats,makespan_min_ms,makespan_max_ms,mode")
     );
     let mut order = Vec::new();
     let rows = lines
         .map(|line| {
             let f: Vec<String> = line.split(',').map(str::to_owned).collect();
-            assert_eq!(f.len(), 12, "{line}");
-            order.push(f[0].clone());
-            (f[0].clone(), f)
+            assert_eq!(f.len(), 13, "{line}");
+            let key = match f[12].as_str() {
+                "in-process" => f[0].clone(),
+                "netns" => format!("{}@netns", f[0]),
+                other => panic!("mode {other}"),
+            };
+            order.push(key.clone());
+            (key, f)
         })
         .collect();
     (order, rows)
@@ -80,6 +88,31 @@ fn assert_svg_and_png(out: &Path, stem: &str) {
     let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
     assert_eq!((width, height), (960, 600));
     assert!(png.len() > 10_000, "{stem}.png has content");
+}
+
+/// Fails the test with the command's stderr unless it succeeded.
+fn assert_success(run: &std::process::Output) {
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// Sends `signal` to the lab and waits (30 s at most) for it to exit.
+fn interrupt(child: &mut std::process::Child, signal: i32) -> std::process::ExitStatus {
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the lab did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -305,18 +338,7 @@ fn an_interrupted_run_reports_what_finished_and_cleans_up() {
             break;
         }
     }
-    // SAFETY: kill(2) on our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(std::time::Instant::now() < deadline, "the lab did not stop");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = interrupt(&mut child, libc::SIGTERM);
     assert_eq!(status.code(), Some(130));
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("**Incomplete**"), "{report}");
@@ -347,11 +369,7 @@ fn a_sweep_plots_every_distribution_against_the_number_of_peers() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_success(&run);
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
     let peers: Vec<&str> = csv
         .lines()
@@ -425,11 +443,7 @@ fn a_real_rfc_folder_can_be_the_corpus() {
         .arg(&scenario)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_success(&run);
     let rows = downloads(&out);
     assert_eq!(rows.len(), 1);
     let first = std::fs::read_dir(&corpus)
@@ -471,12 +485,344 @@ fn a_lab_of_more_peers_than_the_per_address_caps_runs() {
         .arg(&file)
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_success(&run);
     let rows = downloads(&out);
     assert_eq!(rows.len(), 300);
     assert!(rows.iter().all(|r| r.holder == "P0"));
+}
+
+/// The links of the namespace the tests run in (the lab adds none).
+fn links() -> String {
+    let run = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
+
+/// The namespaces a lab of process `pid` made that still exist.
+fn namespaces_of(pid: u32) -> Vec<String> {
+    let run = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let prefix = format!("p2pdi{pid}");
+    String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether the kernel takes a netem qdisc (tried in a namespace of ours).
+fn kernel_has_netem() -> bool {
+    let name = format!("p2pditest{}netem", std::process::id());
+    let ip = |args: &[&str]| {
+        Command::new("ip")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !ip(&["netns", "add", &name]) {
+        return false;
+    }
+    let netem = Command::new("tc")
+        .args([
+            "-n", &name, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ip(&["netns", "del", &name]);
+    netem
+}
+
+/// Whether this test may make namespaces (root, with ip on the PATH).
+fn netns_allowed() -> bool {
+    static PROBES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let probe = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("p2pditest{}x{probe}", std::process::id());
+    let made = Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+    }
+    made
+}
+
+#[test]
+fn the_netns_mode_runs_separate_daemons_and_leaves_nothing_behind() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/lab");
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "lab",
+            "--net",
+            "both",
+            "--repeat",
+            "1",
+            "--size-scale",
+            "0.05",
+            "--out",
+        ])
+        .arg(&out)
+        .arg(config.join("scenario.ron"))
+        .arg(config.join("task1.ron"))
+        .arg(config.join("fail-p2p.ron"));
+    if !netns_allowed() {
+        // Without the rights, it says which and runs nothing.
+        let run = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success());
+        assert!(stderr.contains("run the lab as root"), "{stderr}");
+        assert!(!out.exists());
+        return;
+    }
+    let before = links();
+    let child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let run = child.wait_with_output().unwrap();
+    assert_success(&run);
+    assert_eq!(links(), before, "links left behind");
+    assert_eq!(namespaces_of(pid), Vec::<String>::new());
+    let (order, rows) = summary(&out);
+    assert_eq!(
+        order,
+        [
+            "scenario",
+            "scenario@netns",
+            "task1",
+            "task1@netns",
+            "fail-p2p",
+            "fail-p2p@netns"
+        ]
+    );
+    // Every planned download of Task 1 ran in each mode, timed by the
+    // daemons' own logs, and each copy was verified.
+    assert_eq!(rows["task1@netns"][1], "300");
+    assert_eq!(rows["task1@netns"][6], "300");
+    let downloads = downloads(&out);
+    let netns: Vec<&Download> = downloads
+        .iter()
+        .filter(|d| d.mode == "netns" && d.experiment == "task1")
+        .collect();
+    assert_eq!(netns.len(), 300);
+    assert!(netns
+        .iter()
+        .all(|d| d.holder == "P0" && d.duration_ms > 0.0));
+    // The stopped peer's downloads and those from it failed; most others
+    // completed.
+    let completed: usize = rows["fail-p2p@netns"][1].parse().unwrap();
+    assert!((100..150).contains(&completed), "{completed}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for needle in [
+        "in-process mode",
+        "## In-process against network namespaces",
+        "tbf, rate 4 MB/s, burst 400 KB",
+        "10.77.0.0/16",
+        "](task1-netns.svg)",
+    ] {
+        assert!(report.contains(needle), "{needle}");
+    }
+    assert_svg_and_png(&out, "task1-netns");
+    assert!(!out.join("work").exists());
+}
+
+#[test]
+fn an_interrupted_netns_run_removes_its_namespaces_and_daemons() {
+    if !netns_allowed() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let before = links();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/lab");
+    let mut child = Command::new(BIN)
+        .args([
+            "lab",
+            "--net",
+            "netns",
+            "--repeat",
+            "1",
+            "--keep-work",
+            "--out",
+        ])
+        .arg(&out)
+        .arg(config.join("task1.ron"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Interrupt once the download phase runs: a peer has logged a download.
+    let log = out.join("work/task1/P1.log");
+    common::wait_until(
+        std::time::Duration::from_secs(60),
+        "a netns download",
+        || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("rfc downloaded")
+        },
+    );
+    let status = interrupt(&mut child, libc::SIGINT);
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(links(), before, "links left behind");
+    assert_eq!(namespaces_of(child.id()), Vec::<String>::new());
+    // No daemon of the run is left.
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let work = out.join("work").display().to_string();
+    assert!(!String::from_utf8_lossy(&ps.stdout).contains(&work));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("**Incomplete**"));
+}
+
+#[test]
+fn a_report_is_built_from_the_logs_of_daemons_started_by_hand() {
+    let root = tempfile::tempdir().unwrap();
+    let rs = common::start_rs(root.path());
+    let b_dir = common::folder(root.path(), "b", &[(9264, 30_000), (9265, 2_000)], true);
+    let a_dir = root.path().join("a");
+    let _b = common::start_peer(root.path(), rs.addr, &b_dir, "hostB", &[]);
+    let a = common::start_peer(
+        root.path(),
+        rs.addr,
+        &a_dir,
+        "hostA",
+        &["--get", "9264,9265,9999"],
+    );
+    common::wait_until(std::time::Duration::from_secs(20), "A's downloads", || {
+        a.logged("rfc download failed")
+            && a.messages()
+                .iter()
+                .filter(|m| m["msg"] == "rfc downloaded")
+                .count()
+                == 2
+    });
+    // A's log as the daemon wrote it, one JSON object per line.
+    let log = root.path().join("a.log");
+    let lines: String = a.messages().iter().map(|m| format!("{m}\n")).collect();
+    std::fs::write(&log, lines).unwrap();
+    let out = root.path().join("report");
+    let run = Command::new(BIN)
+        .args(["lab", "report", "--out"])
+        .arg(&out)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_success(&run);
+    let rows = downloads(&out);
+    assert_eq!(rows.len(), 2);
+    let mut got: Vec<(u32, &str, u64)> = rows
+        .iter()
+        .map(|r| (r.rfc, r.holder.as_str(), r.bytes))
+        .collect();
+    got.sort();
+    assert_eq!(got[0].0, 9264);
+    assert_eq!(got[1].0, 9265);
+    assert!(rows
+        .iter()
+        .all(|r| r.peer == "hostA" && r.holder == "hostB"));
+    assert_eq!(
+        got.iter().map(|g| g.2).collect::<Vec<_>>(),
+        [
+            std::fs::metadata(b_dir.join("rfc9264.txt")).unwrap().len(),
+            std::fs::metadata(b_dir.join("rfc9265.txt")).unwrap().len()
+        ]
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("**Clocks.**"), "{report}");
+    assert!(report.contains("| hostA |"), "{report}");
+    assert!(report.contains("1 × "), "{report}");
+    assert_svg_and_png(&out, "logs");
+    // A log with no download event is refused, naming what to do.
+    let empty = root.path().join("empty.log");
+    std::fs::write(&empty, "{\"msg\":\"registered with the RS\"}\n").unwrap();
+    let run = Command::new(BIN)
+        .args(["lab", "report"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--log-format json"));
+}
+
+#[test]
+fn without_the_rights_the_netns_mode_says_which_and_runs_nothing() {
+    if !netns_allowed() {
+        // Covered by the_netns_mode_runs_separate_daemons_and_leaves_nothing_behind.
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let task1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/lab/task1.ron");
+    for (dropped, named) in [
+        ("cap_net_admin", "CAP_NET_ADMIN"),
+        ("cap_net_admin,cap_sys_admin", "CAP_SYS_ADMIN"),
+    ] {
+        let out = root.path().join(dropped);
+        // capsh drops the capabilities from the bounding set, so the lab
+        // runs as root without them.
+        let run = Command::new("capsh")
+            .arg(format!("--drop={dropped}"))
+            .args(["--", "-c"])
+            .arg(format!(
+                "exec {BIN} lab --net netns --out {} {}",
+                out.display(),
+                task1.display()
+            ))
+            .output()
+            .expect("capsh (libcap2-bin)");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(named), "{stderr}");
+        assert!(stderr.contains("run the lab as root"), "{stderr}");
+        assert!(stderr.contains("nothing was run"), "{stderr}");
+        assert!(!out.exists(), "it made its output folder");
+    }
+}
+
+#[test]
+fn latency_and_loss_need_netns_and_netem() {
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("slow.ron");
+    std::fs::write(
+        &file,
+        r#"Experiment(
+            name: "slow",
+            title: "Task 1 over a slow link",
+            task: Centralized(clients: 2, documents: 2, parallel: 1),
+            latency_ms: Some(20),
+        )"#,
+    )
+    .unwrap();
+    let lab = |net: &str| {
+        let out = root.path().join(net);
+        let run = Command::new(BIN)
+            .args(["lab", "--net", net, "--out"])
+            .arg(&out)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(!run.status.success());
+        assert!(!out.exists(), "it made its output folder");
+        String::from_utf8_lossy(&run.stderr).into_owned()
+    };
+    let stderr = lab("in-process");
+    assert!(
+        stderr.contains("experiment `slow` asks for latency_ms or loss_percent, which only `--net netns` can apply"),
+        "{stderr}"
+    );
+    if netns_allowed() && !kernel_has_netem() {
+        // This kernel has no netem (as on the machines we test on).
+        let stderr = lab("netns");
+        assert!(
+            stderr.contains("this kernel has no netem qdisc"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("nothing was run"), "{stderr}");
+    }
 }

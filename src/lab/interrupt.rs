@@ -23,6 +23,9 @@ pub fn install() {
                     signal().await;
                     if REQUESTED.swap(true, Ordering::SeqCst) {
                         eprintln!("p2p-di lab: interrupted twice; exiting now");
+                        // The daemons and namespaces of --net netns would
+                        // outlive us.
+                        super::netns::cleanup_all();
                         std::process::exit(130);
                     }
                     eprintln!("p2p-di lab: interrupted; stopping the peers and writing the report of what finished (again to exit at once)");

@@ -5,15 +5,23 @@
 //!   (holdings, download orders, lockstep rounds, swarms, who stops when).
 //! - `corpus.rs`: the documents (generated, or a real RFC folder).
 //! - `run.rs`: one run, with an RS and full peers in-process.
+//! - `netns.rs`, `remote.rs`: one run with separate daemons in network
+//!   namespaces, links shaped by qdiscs (`--net netns`).
+//! - `events.rs`: download events, from in-process peers or daemon logs;
+//!   `logs.rs`: `p2p-di lab report LOG...`.
 //! - `bounds.rs`: the least time physics allows, ours and the textbook's.
 //! - `interrupt.rs`: Ctrl-C and SIGTERM during a run.
 //! - `results.rs`, `plots.rs`, `report.rs`: what is written.
 
 pub mod bounds;
 pub mod corpus;
+pub mod events;
 pub mod interrupt;
+pub mod logs;
+pub mod netns;
 pub mod plan;
 pub mod plots;
+pub mod remote;
 pub mod report;
 pub mod results;
 pub mod run;
@@ -21,7 +29,7 @@ pub mod run;
 use anyhow::Context as _;
 use indicatif::MultiProgress;
 use plan::{Experiment, Kind, Point, Task};
-use results::PointResult;
+use results::{Mode, PointResult};
 use run::Caps;
 use slog::Logger;
 use std::path::{Path, PathBuf};
@@ -49,6 +57,10 @@ pub struct LabOptions {
     pub keep_work: bool,
     /// Runs of each experiment.
     pub repeats: usize,
+    /// How the peers run: in-process, netns, or each point both ways.
+    pub modes: Vec<Mode>,
+    /// The /16 of `--net netns`.
+    pub subnet: netns::Subnet,
 }
 
 /// The experiments to run: the files given, or the built-in suite.
@@ -71,6 +83,8 @@ pub fn experiments(options: &LabOptions) -> anyhow::Result<Vec<Experiment>> {
             upload_limit_bytes_per_sec: Some(2_000_000),
             download_limit_bytes_per_sec: None,
             kill: None,
+            latency_ms: None,
+            loss_percent: None,
         });
     }
     if list.is_empty() {
@@ -164,7 +178,10 @@ fn run_points(
 ) -> (Vec<PointResult>, anyhow::Result<()>) {
     let progress = MultiProgress::new();
     let mut done = Vec::new();
-    for point in points {
+    let runs = points
+        .iter()
+        .flat_map(|point| options.modes.iter().map(move |&mode| (point, mode)));
+    for (point, mode) in runs {
         if interrupt::requested() {
             break;
         }
@@ -177,6 +194,7 @@ fn run_points(
             runs: Vec::new(),
             bound: run::bound_of(point, corpus, caps),
             textbook: run::textbook_of(point, corpus, caps),
+            mode,
         };
         for repeat in 1..=options.repeats {
             let job = run::Job {
@@ -186,11 +204,20 @@ fn run_points(
                 work: &work.join(&point.row),
                 repeat,
             };
-            let outcome = match run::run(&job, &progress, log) {
+            let ran = match mode {
+                Mode::InProcess => run::run(&job, &progress, log),
+                Mode::Netns => {
+                    let shape =
+                        remote::shape_of(&job, experiment.latency_ms, experiment.loss_percent);
+                    remote::run(&job, options.subnet, &shape, &progress)
+                }
+            };
+            let outcome = match ran {
                 Ok(outcome) => outcome,
                 Err(err) => {
                     progress.clear().ok();
-                    let context = format!("running {} (repeat {repeat})", point.row);
+                    let context =
+                        format!("running {} (repeat {repeat}, {})", point.row, mode.name());
                     return (done, Err(err.context(context)));
                 }
             };
@@ -225,9 +252,13 @@ fn one_line(p: &PointResult) -> String {
         (n, true) => format!("; {n} failed with a peer stopped"),
         (n, false) => format!("; {n} FAILED"),
     };
+    let row = match p.mode {
+        Mode::InProcess => p.row().to_owned(),
+        Mode::Netns => format!("{} (netns)", p.row()),
+    };
     format!(
         "{:<22} {:>5}/{:<5} downloads in {:>6.2} s (median of {}, {:.2}-{:.2}; {bound}); {} copies verified{failed}",
-        p.row(),
+        row,
         p.completed(),
         p.planned(),
         p.makespan_ms() / 1000.0,
@@ -239,12 +270,22 @@ fn one_line(p: &PointResult) -> String {
 }
 
 /// Writes the CSV files, the charts and the report.
-fn write_outputs(out: &Path, study: &report::Study<'_>, corpus: &str) -> anyhow::Result<()> {
+fn write_outputs(
+    out: &Path,
+    study: &report::Study<'_>,
+    corpus: &str,
+    all: &[PointResult],
+) -> anyhow::Result<()> {
+    results::write(out, "downloads.csv", &results::downloads_csv(all))?;
+    results::write(out, "summary.csv", &results::summary_csv(all))?;
+    results::write(out, "failures.csv", &results::failures_csv(all))?;
+    results::write(out, "discovery.csv", &results::discovery_csv(all))?;
+    for p in study.other {
+        if p.point.kind != Kind::Scenario && !study.is_sweep(p) {
+            plots::cumulative(out, p, format!("netns; {}", plots::parameters(p, corpus)))?;
+        }
+    }
     let results = study.results;
-    results::write(out, "downloads.csv", &results::downloads_csv(results))?;
-    results::write(out, "summary.csv", &results::summary_csv(results))?;
-    results::write(out, "failures.csv", &results::failures_csv(results))?;
-    results::write(out, "discovery.csv", &results::discovery_csv(results))?;
     let sweep = study
         .experiments
         .iter()
@@ -256,7 +297,7 @@ fn write_outputs(out: &Path, study: &report::Study<'_>, corpus: &str) -> anyhow:
         plots::cumulative(out, p, plots::parameters(p, corpus))?;
         if let (Kind::Distributed(_), Some(run)) = (p.point.kind, p.median_run()) {
             let csv = results::matrix_csv(&p.point.setup.names, run);
-            results::write(out, &format!("{}-matrix.csv", p.row()), &csv)?;
+            results::write(out, &format!("{}-matrix.csv", p.stem()), &csv)?;
         }
     }
     let tasks: Vec<&PointResult> = results
@@ -314,9 +355,49 @@ fn write_outputs(out: &Path, study: &report::Study<'_>, corpus: &str) -> anyhow:
     results::write(out, "report.md", &report::build(study))
 }
 
+/// The kernel network of netns runs, in words, for the report.
+fn network_words(subnet: netns::Subnet, experiments: &[Experiment]) -> String {
+    let caps: std::collections::BTreeSet<String> = experiments
+        .iter()
+        .flat_map(|e| [e.upload_limit_bytes_per_sec, e.download_limit_bytes_per_sec])
+        .flatten()
+        .map(|rate| {
+            netns::Rate {
+                bytes_per_sec: rate,
+                burst: p2p_di_actors::peer::burst_bytes(rate),
+            }
+            .describe()
+        })
+        .collect();
+    let caps = if caps.is_empty() {
+        "no caps, so no qdisc".to_owned()
+    } else {
+        caps.into_iter().collect::<Vec<_>>().join("; ")
+    };
+    format!(
+        "addresses from {subnet}. A peer's upload cap is a qdisc on its veth's egress, its download cap one on the bridge side's egress ({caps}; the burst is the one the in-process token buckets allow, a tenth of a second of traffic, so both modes have the same bound; queue half a second); the RS's link is not shaped."
+    )
+}
+
 /// Runs the lab; returns the output folder.
 pub fn run(options: &LabOptions, log: &Logger) -> anyhow::Result<PathBuf> {
     let experiments = experiments(options)?;
+    let netem = experiments.iter().find(|e| e.needs_netem());
+    if let (Some(e), true) = (netem, options.modes.contains(&Mode::InProcess)) {
+        anyhow::bail!(
+            "experiment `{}` asks for latency_ms or loss_percent, which only `--net netns` can apply (on a kernel with netem)",
+            e.name
+        );
+    }
+    if options.modes.contains(&Mode::Netns) {
+        let stale = netns::remove_stale();
+        if stale > 0 {
+            eprintln!(
+                "p2p-di lab: removed {stale} network namespace(s) left by a lab that was killed"
+            );
+        }
+        netns::preflight(netem.is_some())?;
+    }
     let needed = documents_needed(&experiments);
     let corpus = match &options.corpus {
         Some(dir) => corpus::load(dir)?,
@@ -334,25 +415,45 @@ pub fn run(options: &LabOptions, log: &Logger) -> anyhow::Result<PathBuf> {
         humantime::format_rfc3339_seconds(SystemTime::now())
     );
     println!(
-        "p2p-di lab: {} experiment(s), {} run(s) of {} repeat(s), corpus {}; writing to {}",
+        "p2p-di lab: {} experiment(s), {} run(s) of {} repeat(s) ({}), corpus {}; writing to {}",
         experiments.len(),
-        points.len(),
+        points.len() * options.modes.len(),
         options.repeats,
+        options
+            .modes
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(" and "),
         corpus.source,
         out.display()
     );
     interrupt::install();
     let (results, outcome) = run_points(&points, &experiments, &corpus, options, &work, log);
     let incomplete = interrupt::requested() || outcome.is_err();
+    // The report's body is the in-process study when there is one; the
+    // netns runs of --net both get a section of their own.
+    let (primary, other): (Vec<PointResult>, Vec<PointResult>) = match options.modes.as_slice() {
+        [_] => (results.clone(), Vec::new()),
+        _ => results
+            .iter()
+            .cloned()
+            .partition(|p| p.mode == Mode::InProcess),
+    };
     let study = report::Study {
-        results: &results,
+        results: &primary,
         experiments: &experiments,
         corpus: corpus.source.clone(),
         sizes: corpus.docs.iter().map(|d| d.bytes.len()).collect(),
         repeats: options.repeats,
         started,
         incomplete,
-        mode: "in-process",
+        mode: options.modes.first().copied().unwrap_or(Mode::InProcess),
+        other: &other,
+        network: options
+            .modes
+            .contains(&Mode::Netns)
+            .then(|| network_words(options.subnet, &experiments)),
     };
     let label = match &options.corpus {
         Some(dir) => format!("corpus {}", dir.display()),
@@ -361,7 +462,7 @@ pub fn run(options: &LabOptions, log: &Logger) -> anyhow::Result<PathBuf> {
             options.seed, options.size_scale
         ),
     };
-    let written = write_outputs(&out, &study, &label);
+    let written = write_outputs(&out, &study, &label, &results);
     if !options.keep_work {
         let _ = std::fs::remove_dir_all(&work);
     }

@@ -23,6 +23,21 @@ pub struct Experiment {
     /// A peer stopped part-way (its sockets closed, no LEAVE sent).
     #[serde(default)]
     pub kill: Option<Kill>,
+    /// One-way delay added to every peer's outgoing packets, in ms
+    /// (`--net netns` on a kernel with netem only).
+    #[serde(default)]
+    pub latency_ms: Option<u64>,
+    /// Share of every peer's outgoing packets dropped, in percent
+    /// (`--net netns` on a kernel with netem only).
+    #[serde(default)]
+    pub loss_percent: Option<f64>,
+}
+
+impl Experiment {
+    /// Whether it asks for delay or loss, which only netem can apply.
+    pub fn needs_netem(&self) -> bool {
+        self.latency_ms.is_some() || self.loss_percent.is_some()
+    }
 }
 
 /// A peer stopped during the download phase.
@@ -521,6 +536,8 @@ mod tests {
             upload_limit_bytes_per_sec: None,
             download_limit_bytes_per_sec: None,
             kill: None,
+            latency_ms: None,
+            loss_percent: None,
         }
     }
 
@@ -533,6 +550,22 @@ mod tests {
             assert_eq!(format!("{}.ron", experiment.name), *name);
             points(&experiment, i, 60).unwrap();
         }
+    }
+
+    #[test]
+    fn every_scale_file_in_benches_lab_parses_and_plans() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/lab");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let experiment: Experiment =
+                p2p_di_actors::config::load(&path).unwrap_or_else(|err| panic!("{err}"));
+            let name = path.file_stem().unwrap().to_str().unwrap();
+            assert_eq!(experiment.name, name);
+            assert!(!points(&experiment, 0, 1000).unwrap().is_empty());
+            seen += 1;
+        }
+        assert_eq!(seen, 4);
     }
 
     #[test]

@@ -415,7 +415,7 @@ pub fn cumulative(dir: &Path, p: &PointResult, subtitle: String) -> anyhow::Resu
         marks: Vec::new(),
         legend: Corner::UpperLeft,
     };
-    write(dir, p.row(), &chart)
+    write(dir, &p.stem(), &chart)
 }
 
 /// The share of the planned downloads completed over time, one curve per

@@ -3,7 +3,7 @@
 //! including its direction; a comparison whose repeats overlap says so.
 
 use super::plan::{Experiment, Kind, Order};
-use super::results::{self, PointResult, SweepPoint};
+use super::results::{self, Mode, PointResult, SweepPoint};
 use std::fmt::Write as _;
 
 /// What the report describes.
@@ -22,8 +22,13 @@ pub struct Study<'a> {
     pub started: String,
     /// Whether an interrupt cut it short.
     pub incomplete: bool,
-    /// How the peers ran (`in-process`).
-    pub mode: &'a str,
+    /// How the peers of `results` ran.
+    pub mode: Mode,
+    /// The netns runs of `--net both` (empty otherwise), compared with
+    /// `results` in a section of their own.
+    pub other: &'a [PointResult],
+    /// The kernel network of netns runs, in words (subnet, qdiscs, bursts).
+    pub network: Option<String>,
 }
 
 fn secs(ms: f64) -> String {
@@ -109,6 +114,11 @@ impl Study<'_> {
         self.results
             .iter()
             .find(|p| p.point.kind == kind && p.killed() == killed && !p.runs.is_empty())
+    }
+
+    /// Whether `p` is a point of the sweep.
+    pub fn is_sweep(&self, p: &PointResult) -> bool {
+        self.sweep_index() == Some(p.point.experiment)
     }
 
     fn sweep_index(&self) -> Option<usize> {
@@ -460,7 +470,7 @@ fn peer_table(md: &mut String, p: &PointResult) {
     if let Kind::Distributed(_) = p.point.kind {
         let names = &p.point.setup.names;
         let grid = results::matrix(names, run);
-        let _ = writeln!(md, "\nSeconds each downloader (column) spent fetching from each holder (row), median repeat ([{}-matrix.csv]({}-matrix.csv)):\n", p.row(), p.row());
+        let _ = writeln!(md, "\nSeconds each downloader (column) spent fetching from each holder (row), median repeat ([{}-matrix.csv]({}-matrix.csv)):\n", p.stem(), p.stem());
         let _ = writeln!(md, "| holder \\ downloader | {} |", names.join(" | "));
         let _ = writeln!(md, "|---|{}", "---:|".repeat(names.len()));
         for (h, holder) in names.iter().enumerate() {
@@ -507,7 +517,7 @@ fn point_section(md: &mut String, study: &Study<'_>, p: &PointResult) {
         );
         return;
     }
-    let _ = writeln!(md, "![{}]({}.svg)\n", e.title, p.row());
+    let _ = writeln!(md, "![{}]({}.svg)\n", e.title, p.stem());
     if let Some(b) = &p.bound {
         let _ = writeln!(
             md,
@@ -681,11 +691,18 @@ pub fn build(study: &Study<'_>) -> String {
     if study.incomplete {
         let _ = writeln!(md, "> **Incomplete**: the run was interrupted. What finished is reported below; the rest did not run.\n");
     }
+    let how = match study.mode {
+        Mode::InProcess => "Every peer is a full `p2p-di` peer (its own store, RS link, downloader and RFC server, on 127.0.0.1), spread over one arbiter per core, registered with an RS of the run's own; its caps are its own token buckets.".to_owned(),
+        Mode::Netns => format!(
+            "Every peer is a separate `p2p-di peer` process, and the RS a `p2p-di rs` process, each in a network namespace of its own with one veth into a bridge; {} The daemons' own token buckets are off; download timings come from the peers' own JSON logs.",
+            study.network.as_deref().unwrap_or("")
+        ),
+    };
     let _ = writeln!(
         md,
-        "Run {}, {} mode, {} repeat(s) of each experiment. Corpus: {}; {} documents, {} MB in all, {:.1} KB mean, {:.1} KB to {:.1} KB. Every peer is a full `p2p-di` peer (its own store, RS link, downloader and RFC server, on 127.0.0.1), spread over one arbiter per core, registered with an RS of the run's own. Times run from the start of the download phase (after every peer registered and fetched the indexes it needs) to the end of the last download; every downloaded copy was compared byte for byte with its source.\n",
+        "Run {}, {} mode, {} repeat(s) of each experiment. Corpus: {}; {} documents, {} MB in all, {:.1} KB mean, {:.1} KB to {:.1} KB. {how} Times run from the start of the download phase (after every peer registered and fetched the indexes it needs) to the end of the last download; every downloaded copy was compared byte for byte with its source.\n",
         study.started,
-        study.mode,
+        study.mode.name(),
         study.repeats,
         study.corpus,
         study.sizes.len(),
@@ -718,8 +735,87 @@ pub fn build(study: &Study<'_>) -> String {
     sweep_section(&mut md, study);
     failure_section(&mut md, study);
     discovery_section(&mut md, study);
+    modes_section(&mut md, study);
     let _ = writeln!(md, "## Files\n\n[downloads.csv](downloads.csv) (every download of every repeat), [summary.csv](summary.csv), [failures.csv](failures.csv), [discovery.csv](discovery.csv), the matrices of the Task 2 runs, and an SVG and a PNG of each chart.");
     md
+}
+
+/// How far apart the two modes may be and still agree.
+const MODES_AGREE_WITHIN: f64 = 0.15;
+
+/// The netns runs of `--net both` beside the in-process ones.
+fn modes_section(md: &mut String, study: &Study<'_>) {
+    let pairs: Vec<(&PointResult, &PointResult)> = study
+        .other
+        .iter()
+        .filter(|n| !n.runs.is_empty() && n.point.kind != Kind::Scenario)
+        .filter_map(|n| {
+            let p = study
+                .results
+                .iter()
+                .find(|p| p.row() == n.row() && !p.runs.is_empty())?;
+            Some((p, n))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## In-process against network namespaces\n");
+    let _ = writeln!(
+        md,
+        "The same experiments with every daemon a separate process in a network namespace of its own, links shaped by the kernel: {}\n",
+        study.network.as_deref().unwrap_or("")
+    );
+    let _ = writeln!(md, "| experiment | in-process (s) | netns (s) | netns / in-process | bound of the caps (s) | netns / bound | completed (in-process, netns) |");
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---|");
+    let mut apart = Vec::new();
+    for (p, n) in &pairs {
+        let ratio = n.makespan_ms() / p.makespan_ms().max(1e-9);
+        let bound = n.bound_secs();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.2} | {} | {} | {}/{}, {}/{} |",
+            p.row(),
+            secs(p.makespan_ms()),
+            secs(n.makespan_ms()),
+            ratio,
+            bound.map_or("-".into(), |b| format!("{b:.2}")),
+            n.ratio().map_or("-".into(), |r| format!("{r:.2}")),
+            p.completed(),
+            p.planned(),
+            n.completed(),
+            n.planned(),
+        );
+        // Compared as shown, to two decimals.
+        let shown = (ratio * 100.0).round() / 100.0;
+        if (shown - 1.0).abs() > MODES_AGREE_WITHIN + 1e-9 && !p.killed() {
+            apart.push(format!("{} ({:.2})", p.row(), ratio));
+        }
+    }
+    let _ = writeln!(md);
+    let compared = pairs.iter().filter(|(p, _)| !p.killed()).count();
+    if apart.is_empty() {
+        let _ = writeln!(md, "Every one of the {compared} runs without a stopped peer agrees within {:.0}%: the result holds with real TCP over kernel-shaped links and separate daemons.\n", MODES_AGREE_WITHIN * 100.0);
+    } else {
+        let _ = writeln!(md, "{} of {compared} runs differ by more than {:.0}% (netns / in-process): {}. Causes a kernel network adds that the in-process buckets do not: TCP slow start and ACK clocking on every new connection over a shaped link (each download is one connection), how TCP shares one shaped link among competing connections (the crowded order puts five downloaders on one holder's link at first), the qdisc's queue and burst, and separate processes; a run of many small transfers feels them most.\n", apart.len(), MODES_AGREE_WITHIN * 100.0, apart.join(", "));
+    }
+    if let Some((_, n)) = pairs.iter().find(|(p, _)| p.row() == "task1") {
+        if let Some(r) = n.ratio() {
+            let _ = writeln!(
+                md,
+                "Task 1 over the kernel network took {r:.2} times the least time its caps allow.\n"
+            );
+        }
+    }
+    let charts: Vec<String> = pairs
+        .iter()
+        .filter(|(p, _)| !matches!(p.point.kind, Kind::Scenario))
+        .filter(|(p, _)| study.sweep_index() != Some(p.point.experiment))
+        .map(|(_, n)| format!("[{}]({}.svg)", n.stem(), n.stem()))
+        .collect();
+    if !charts.is_empty() {
+        let _ = writeln!(md, "Charts of the netns runs: {}.\n", charts.join(", "));
+    }
 }
 
 #[cfg(test)]

@@ -12,10 +12,10 @@ use std::path::Path;
 
 /// The CSV header of `downloads.csv`.
 pub const DOWNLOADS_HEADER: &str =
-    "experiment,peer,rfc,holder,bytes,start_ms,end_ms,duration_ms,repeat";
+    "experiment,peer,rfc,holder,bytes,start_ms,end_ms,duration_ms,repeat,mode";
 
 /// The CSV header of `summary.csv`.
-pub const SUMMARY_HEADER: &str = "experiment,downloads,bytes,makespan_ms,bound_ms,ratio,verified,failures,planned,repeats,makespan_min_ms,makespan_max_ms";
+pub const SUMMARY_HEADER: &str = "experiment,downloads,bytes,makespan_ms,bound_ms,ratio,verified,failures,planned,repeats,makespan_min_ms,makespan_max_ms,mode";
 
 /// A bound shorter than this is shown as `-`, with no ratio.
 pub const NEGLIGIBLE_BOUND_SECS: f64 = 0.001;
@@ -35,6 +35,29 @@ pub struct PointResult {
     pub bound: Option<Bound>,
     /// The textbook bound.
     pub textbook: Option<Textbook>,
+    /// How it ran.
+    pub mode: Mode,
+}
+
+/// How the lab runs its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Every peer and the RS as actors of the lab's process, on 127.0.0.1,
+    /// links capped by the peers' token buckets.
+    InProcess,
+    /// Every peer and the RS a `p2p-di` process in a network namespace of
+    /// its own, links shaped by the kernel.
+    Netns,
+}
+
+impl Mode {
+    /// Its name in the CSV files and the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::InProcess => "in-process",
+            Mode::Netns => "netns",
+        }
+    }
 }
 
 /// The median of `values` (the mean of the two middle ones when even).
@@ -52,6 +75,15 @@ impl PointResult {
     /// The row name.
     pub fn row(&self) -> &str {
         &self.point.row
+    }
+
+    /// The stem of its files (charts, matrices): the row, with `-netns`
+    /// for a netns run, so both runs of `--net both` keep their own.
+    pub fn stem(&self) -> String {
+        match self.mode {
+            Mode::InProcess => self.point.row.clone(),
+            Mode::Netns => format!("{}-netns", self.point.row),
+        }
     }
 
     /// Each repeat's makespan, ms.
@@ -165,10 +197,14 @@ pub fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
 /// `downloads.csv`: one line per download of every run.
 pub fn downloads_csv(results: &[PointResult]) -> String {
     let mut csv = format!("{DOWNLOADS_HEADER}\n");
-    for row in results.iter().flat_map(|p| &p.runs).flat_map(|r| &r.rows) {
+    for (p, row) in results.iter().flat_map(|p| {
+        p.runs
+            .iter()
+            .flat_map(move |r| r.rows.iter().map(move |row| (p, row)))
+    }) {
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{:.3},{:.3},{:.3},{}",
+            "{},{},{},{},{},{:.3},{:.3},{:.3},{},{}",
             row.experiment,
             row.peer,
             row.rfc,
@@ -177,7 +213,8 @@ pub fn downloads_csv(results: &[PointResult]) -> String {
             row.start_ms,
             row.end_ms,
             row.duration_ms(),
-            row.repeat
+            row.repeat,
+            p.mode.name()
         );
     }
     csv
@@ -195,7 +232,7 @@ pub fn summary_csv(results: &[PointResult]) -> String {
         let (low, high) = p.range_ms();
         let _ = writeln!(
             csv,
-            "{},{},{},{:.3},{},{},{},{},{},{},{:.3},{:.3}",
+            "{},{},{},{:.3},{},{},{},{},{},{},{:.3},{:.3},{}",
             p.row(),
             p.completed(),
             p.bytes(),
@@ -207,7 +244,8 @@ pub fn summary_csv(results: &[PointResult]) -> String {
             p.planned(),
             p.runs.len(),
             low,
-            high
+            high,
+            p.mode.name()
         );
     }
     csv

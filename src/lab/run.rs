@@ -6,6 +6,7 @@
 
 use super::bounds::{self, Bound, Cap};
 use super::corpus::{self, Corpus};
+use super::events::{Ended, Event};
 use super::interrupt;
 use super::plan::{Kind, Point};
 use actix::prelude::*;
@@ -259,13 +260,7 @@ struct Cluster {
 /// Runs `job`, showing its downloads on `progress`.
 pub fn run(job: &Job<'_>, progress: &MultiProgress, log: &Logger) -> anyhow::Result<RunOutcome> {
     let setup = &job.point.setup;
-    if job.work.exists() {
-        std::fs::remove_dir_all(job.work)
-            .with_context(|| format!("clearing {}", job.work.display()))?;
-    }
-    for (i, held) in setup.holdings.iter().enumerate() {
-        corpus::install(job.corpus, held, &job.work.join(&setup.names[i]))?;
-    }
+    prepare(job)?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     // The RS on this thread; the peers on one arbiter per core, but the one
     // to be stopped, which gets an arbiter of its own.
@@ -347,7 +342,7 @@ pub fn run(job: &Job<'_>, progress: &MultiProgress, log: &Logger) -> anyhow::Res
 /// 127.0.0.1, so the per-address caps (meant to keep one host from taking
 /// every slot) would count the whole lab as one client: they are raised to
 /// the total, which grows with the lab.
-fn lab_limits(peers: usize) -> ServerLimits {
+pub fn lab_limits(peers: usize) -> ServerLimits {
     let most = (4 * peers).max(1024);
     ServerLimits {
         max_connections: most,
@@ -377,6 +372,19 @@ fn peer_config(job: &Job<'_>, rs: std::net::SocketAddr, name: &str) -> PeerConfi
         stats_interval_secs: 0,
         ..PeerConfig::default()
     }
+}
+
+/// Empties the run's work folder and gives each peer its documents.
+pub fn prepare(job: &Job<'_>) -> anyhow::Result<()> {
+    let setup = &job.point.setup;
+    if job.work.exists() {
+        std::fs::remove_dir_all(job.work)
+            .with_context(|| format!("clearing {}", job.work.display()))?;
+    }
+    for (i, held) in setup.holdings.iter().enumerate() {
+        corpus::install(job.corpus, held, &job.work.join(&setup.names[i]))?;
+    }
+    Ok(())
 }
 
 /// Starts a peer on `arbiter` (its actors live on that thread).
@@ -493,16 +501,24 @@ async fn execute(job: &Job<'_>, cluster: &Cluster) -> anyhow::Result<RunOutcome>
 
 /// Turns the peers' events into rows and failures.
 async fn collect(job: &Job<'_>, cluster: &Cluster, outcome: &mut RunOutcome) {
-    let setup = &job.point.setup;
-    let mut t0 = outcome.phase_started;
     let mut per_peer = Vec::new();
     for (i, collector) in cluster.collectors.iter().enumerate() {
         let events = match collector {
             Some(c) => c.send(TakeEvents).await.unwrap_or_default(),
             None => Vec::new(),
         };
-        per_peer.push((i, events));
+        let name = &job.point.setup.names[i];
+        per_peer.push((i, events.iter().map(|e| Event::of(name, e)).collect()));
     }
+    rows_from(job, per_peer, outcome);
+}
+
+/// Turns each peer's download events (peer index, events) into the run's
+/// rows and failures; a planned download with no event failed because its
+/// own peer was stopped.
+pub fn rows_from(job: &Job<'_>, per_peer: Vec<(usize, Vec<Event>)>, outcome: &mut RunOutcome) {
+    let setup = &job.point.setup;
+    let mut t0 = outcome.phase_started;
     // The scenario has no phase of its own: it began with its download.
     for (_, events) in per_peer.iter().filter(|_| outcome.phase_started.is_none()) {
         for e in events {
@@ -517,28 +533,28 @@ async fn collect(job: &Job<'_>, cluster: &Cluster, outcome: &mut RunOutcome) {
         let name = &setup.names[i];
         let mut done = std::collections::HashSet::new();
         for e in events {
-            done.insert(e.number);
+            done.insert(e.rfc);
             let start_ms = ms(e.started);
             let end_ms = start_ms + e.elapsed.as_secs_f64() * 1000.0;
             last = last.max(end_ms);
-            match &e.outcome {
-                Outcome::Downloaded { holder, bytes, .. } => outcome.rows.push(Row {
+            match e.outcome {
+                Ended::Downloaded { holder, bytes } => outcome.rows.push(Row {
                     experiment: job.point.row.clone(),
                     peer: name.clone(),
-                    rfc: e.number,
-                    holder: holder.host.clone(),
-                    bytes: *bytes,
+                    rfc: e.rfc,
+                    holder,
+                    bytes,
                     start_ms,
                     end_ms,
                     repeat: job.repeat,
                 }),
-                Outcome::AlreadyHeld => outcome
+                Ended::AlreadyHeld => outcome
                     .problems
-                    .push(format!("{name}: RFC {} was already held", e.number)),
-                Outcome::Failed(err) => outcome.failed.push(Failed {
+                    .push(format!("{name}: RFC {} was already held", e.rfc)),
+                Ended::Failed(reason) => outcome.failed.push(Failed {
                     peer: name.clone(),
-                    rfc: e.number,
-                    reason: err.to_string(),
+                    rfc: e.rfc,
+                    reason,
                 }),
             }
         }
@@ -579,19 +595,23 @@ async fn scenario(
         fetched.first().map(|f| &f.outcome),
         Some(Outcome::Downloaded { .. })
     );
-    outcome
-        .checks
-        .push((format!("A downloaded RFC {number} from B"), got));
     let left = matches!(b.link.send(LeaveNetwork).await, Ok(Ok(())));
-    outcome
-        .checks
-        .push(("B sent LEAVE and the RS answered 200 OK".into(), left));
     let told = a.link.send(GetPeerList).await;
     let none_active = matches!(told, Ok(Err(LinkError::NoActivePeers)));
-    outcome.checks.push((
+    scenario_checks(outcome, number, [got, left, none_active]);
+    Ok(())
+}
+
+/// Records the scenario's three checks (A downloaded RFC `number` from B,
+/// B left, A was then told no peer is active) and a problem for each that
+/// failed.
+pub fn scenario_checks(outcome: &mut RunOutcome, number: u32, passed: [bool; 3]) {
+    let checks = [
+        format!("A downloaded RFC {number} from B"),
+        "B sent LEAVE and the RS answered 200 OK".into(),
         "A's next PQUERY was answered 404 No Active Peers".into(),
-        none_active,
-    ));
+    ];
+    outcome.checks.extend(checks.into_iter().zip(passed));
     for (check, passed) in &outcome.checks {
         if !passed {
             outcome
@@ -599,11 +619,10 @@ async fn scenario(
                 .push(format!("scenario check failed: {check}"));
         }
     }
-    Ok(())
 }
 
 /// Checks every downloaded copy byte for byte against its source.
-fn verify(job: &Job<'_>, outcome: &mut RunOutcome) {
+pub fn verify(job: &Job<'_>, outcome: &mut RunOutcome) {
     let by_number: std::collections::HashMap<u32, &corpus::Doc> =
         job.corpus.docs.iter().map(|d| (d.number, d)).collect();
     for row in &outcome.rows {

@@ -479,7 +479,7 @@ impl DownloaderActor {
 
     /// Reports `finished` and files it with its batches.
     fn deliver(&mut self, batches: &[BatchId], finished: DownloadFinished) {
-        report(&self.log, &finished);
+        report(&self.log, &self.config.origin.host, &finished);
         let metrics = &self.config.metrics;
         match &finished.outcome {
             Outcome::Downloaded { bytes, .. } => {
@@ -749,16 +749,28 @@ impl Handler<GetTransfers> for DownloaderActor {
     }
 }
 
-fn report(log: &Logger, finished: &DownloadFinished) {
+/// Logs a finished download: one event per download, with what the lab
+/// (`p2p-di lab report`) needs to rebuild it from the log alone: this
+/// peer's name, the wall-clock start and the duration in microseconds.
+fn report(log: &Logger, peer: &str, finished: &DownloadFinished) {
     let elapsed_ms = finished.elapsed.as_millis() as u64;
+    let elapsed_us = finished.elapsed.as_micros() as u64;
+    let started_unix_us = finished
+        .started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
     match &finished.outcome {
         Outcome::Downloaded { holder, bytes, .. } => info!(log, "rfc downloaded";
             "rfc" => finished.number, "holder" => format!("{}:{}", holder.host, holder.port),
-            "bytes" => bytes, "elapsed_ms" => elapsed_ms, "failed_attempts" => finished.failed_attempts.len()),
-        Outcome::AlreadyHeld => info!(log, "rfc already held"; "rfc" => finished.number),
+            "bytes" => bytes, "elapsed_ms" => elapsed_ms, "failed_attempts" => finished.failed_attempts.len(),
+            "peer" => peer, "started_unix_us" => started_unix_us, "elapsed_us" => elapsed_us),
+        Outcome::AlreadyHeld => {
+            info!(log, "rfc already held"; "rfc" => finished.number, "peer" => peer)
+        }
         Outcome::Failed(err) => warn!(log, "rfc download failed";
             "rfc" => finished.number, "err" => %err, "elapsed_ms" => elapsed_ms,
-            "failed_attempts" => finished.failed_attempts.len()),
+            "failed_attempts" => finished.failed_attempts.len(),
+            "peer" => peer, "started_unix_us" => started_unix_us, "elapsed_us" => elapsed_us),
     }
 }
 
