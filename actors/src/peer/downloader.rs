@@ -178,6 +178,10 @@ pub struct DownloaderConfig {
     pub sync: crate::config::SyncMode,
 }
 
+/// Bytes of a download held before they are written to its file (per
+/// download in flight).
+const WRITE_BUFFER: usize = 256 * 1024;
+
 type DownloadId = u64;
 type BatchId = u64;
 
@@ -858,12 +862,15 @@ async fn transfer(
     };
     let disk = |err: std::io::Error| failed(TryError::Disk(format!("{}: {err}", temp.display())));
     let fetched = async {
-        let mut file = tokio::fs::OpenOptions::new()
+        let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temp)
             .await
             .map_err(disk)?;
+        // Each write to a tokio file is a trip to a blocking thread: the
+        // body goes out in WRITE_BUFFER pieces, so a typical RFC is one.
+        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         let request = Request::GetRfc {
             number,
             origin: config.origin.clone(),
@@ -888,7 +895,7 @@ async fn transfer(
         };
         crate::fault::point("downloader.transfer");
         if config.sync == crate::config::SyncMode::EachFile {
-            file.sync_all().await.map_err(disk)?;
+            file.get_ref().sync_all().await.map_err(disk)?;
         }
         Ok(length)
     }
