@@ -89,7 +89,15 @@ impl Drop for Daemon {
 fn daemon(args: &[&str], cwd: &Path) -> Daemon {
     let mut child = Command::new(BIN)
         .args(args)
-        .args(["--log-format", "json", "--log-level", "info"])
+        // No admin endpoint: its address would be logged first.
+        .args([
+            "--admin",
+            "off",
+            "--log-format",
+            "json",
+            "--log-level",
+            "info",
+        ])
         .current_dir(cwd)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

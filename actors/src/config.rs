@@ -373,10 +373,12 @@ pub struct PeerConfig {
     pub max_parallel_downloads: usize,
     /// Index fetches run at once when refreshing the whole index, at most.
     pub max_parallel_index_fetches: usize,
-    /// While downloads wait or run, fetch every active peer's index again
-    /// every this many ms, to find holders that appear meanwhile (peers
-    /// that downloaded a document serve it too). 0: never (a download
-    /// still fetches indexes when the index names no holder).
+    /// While downloads wait or run, fetch again the indexes of
+    /// `max_parallel_index_fetches` active peers chosen at random every
+    /// this many ms, to find holders that appear meanwhile (peers that
+    /// downloaded a document serve it too; a merged index also names what
+    /// its peer learned from others). 0: never (a download still fetches
+    /// indexes when the index names no holder).
     pub refresh_index_ms: u64,
     /// Seconds one exchange with another peer or the RS may take in all.
     pub transfer_timeout_secs: u64,

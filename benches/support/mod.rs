@@ -86,7 +86,16 @@ pub fn start_rs(state: &Path, config: &str, level: &str) -> Daemon {
     let config_path = state.with_extension("ron");
     std::fs::write(&config_path, config).unwrap();
     let mut child = Command::new(BIN)
-        .args(["rs", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        // No admin endpoint: its socket would be the first one listening.
+        .args([
+            "rs",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "off",
+            "--log-format",
+            "json",
+        ])
         .args(["--log-level", level, "--config"])
         .arg(&config_path)
         .arg("--state-dir")

@@ -634,12 +634,13 @@ impl Handler<Fetch> for DownloaderActor {
 }
 
 impl DownloaderActor {
-    /// Fetches the indexes of the active peers (those of `only`, if set), a
-    /// bounded number at a time, and merges them; resolves to how many
-    /// arrived.
+    /// Fetches the indexes of the active peers (those of `only`, if set; of
+    /// `sample` of them chosen at random, if set), a bounded number at a
+    /// time, and merges them; resolves to how many arrived.
     fn refresh(
         &mut self,
         only: Option<Vec<Holder>>,
+        sample: Option<usize>,
     ) -> impl ActorFuture<Self, Output = Result<usize, DownloadError>> + 'static {
         let store = self.store.clone();
         let config = self.config.clone();
@@ -663,27 +664,29 @@ impl DownloaderActor {
                         })
                     };
                     use futures_util::StreamExt;
-                    let fetched = futures_util::stream::iter(
-                        peers
-                            .iter()
-                            .filter(|p| wanted(p))
-                            .cloned()
-                            .collect::<Vec<_>>(),
-                    )
-                    .map(|peer| {
-                        fetch_index(
-                            store.clone(),
-                            peer,
-                            peers.clone(),
-                            Vec::new(),
-                            config.clone(),
-                            log.clone(),
-                        )
-                    })
-                    .buffer_unordered(parallel)
-                    .filter(|result| std::future::ready(result.is_ok()))
-                    .count()
-                    .await;
+                    let mut chosen: Vec<PeerEntry> =
+                        peers.iter().filter(|p| wanted(p)).cloned().collect();
+                    if let Some(count) = sample {
+                        use rand::seq::SliceRandom;
+                        let mut rng = rand::rng();
+                        chosen.shuffle(&mut rng);
+                        chosen.truncate(count);
+                    }
+                    let fetched = futures_util::stream::iter(chosen)
+                        .map(|peer| {
+                            fetch_index(
+                                store.clone(),
+                                peer,
+                                peers.clone(),
+                                Vec::new(),
+                                config.clone(),
+                                log.clone(),
+                            )
+                        })
+                        .buffer_unordered(parallel)
+                        .filter(|result| std::future::ready(result.is_ok()))
+                        .count()
+                        .await;
                     Ok(fetched)
                 }
                 .into_actor(act)
@@ -691,13 +694,18 @@ impl DownloaderActor {
     }
 
     /// Refreshes the index on its own (`refresh_index`) while downloads
-    /// wait or run, one refresh at a time.
+    /// wait or run, one refresh at a time: the indexes of as many active
+    /// peers, chosen at random, as are fetched at once. Each merged index
+    /// also names what its peer learned from others, so new holders spread
+    /// without every peer asking every other on every tick (which grows
+    /// with the square of the peers).
     fn refresh_while_busy(&mut self, ctx: &mut Context<Self>) {
         if self.refreshing || (self.running.is_empty() && self.queue.is_empty()) {
             return;
         }
         self.refreshing = true;
-        ctx.spawn(self.refresh(None).map(|result, act, _| {
+        let sample = self.config.max_parallel_indexes.max(1);
+        ctx.spawn(self.refresh(None, Some(sample)).map(|result, act, _| {
             act.refreshing = false;
             if let Err(err) = result {
                 debug!(act.log, "index refresh failed"; "err" => %err);
@@ -710,7 +718,7 @@ impl Handler<RefreshIndex> for DownloaderActor {
     type Result = ResponseActFuture<Self, Result<usize, DownloadError>>;
 
     fn handle(&mut self, msg: RefreshIndex, _: &mut Self::Context) -> Self::Result {
-        Box::pin(self.refresh(msg.only))
+        Box::pin(self.refresh(msg.only, None))
     }
 }
 
