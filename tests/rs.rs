@@ -600,3 +600,49 @@ fn a_listener_that_panics_is_restarted_and_serves_on() {
     });
     register(rs.addr, "h", 1);
 }
+
+#[test]
+fn a_peer_that_loops_pquery_is_answered_at_its_rate_and_others_are_not_held_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ten PQUERYs a second after a burst of two.
+    let rs = start_rs(
+        dir.path(),
+        "pquery_per_peer_per_sec: 10, pquery_burst: 2",
+        &[],
+    );
+    let looper = register(rs.addr, "hostL", 65401);
+    let other = register(rs.addr, "hostO", 65402);
+    let query = format!("PQUERY&*P2P-DI/1.0&*{looper}&*hostL&*{OS}\r\n");
+    let started = std::time::Instant::now();
+    let mut replies = Vec::new();
+    for _ in 0..4 {
+        replies.push(text(&exchange(rs.addr, query.as_bytes())));
+    }
+    let elapsed = started.elapsed();
+    // The burst is answered at once; the third and fourth 100 ms apart.
+    assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    // Late is not different: every reply is the whole list.
+    for reply in &replies {
+        assert!(reply.starts_with("P2P-DI/1.0&*200&*OK"), "{reply}");
+        assert!(reply.contains("hostO&*127.0.0.1&*65402"), "{reply}");
+    }
+    // While the looper waits for its turn, another peer is answered at once.
+    let waiting = std::thread::spawn({
+        let (addr, query) = (rs.addr, query.clone());
+        move || {
+            for _ in 0..3 {
+                exchange(addr, query.as_bytes());
+            }
+        }
+    });
+    let keepalive = format!("KEEPALIVE&*P2P-DI/1.0&*{other}&*hostO&*{OS}\r\n");
+    let asked = std::time::Instant::now();
+    assert_eq!(text(&exchange(rs.addr, keepalive.as_bytes())), ok(""));
+    assert!(
+        asked.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        asked.elapsed()
+    );
+    waiting.join().unwrap();
+}

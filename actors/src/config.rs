@@ -208,6 +208,13 @@ pub struct RsConfig {
     /// Most peers in one PQUERY reply; with more active peers, a uniform
     /// random sample of this many, fresh for each query.
     pub max_peers_per_reply: usize,
+    /// PQUERYs one peer (cookie) may make each second once its burst is
+    /// spent; a query past the rate is answered late, not refused, so a
+    /// peer that loops PQUERY cannot take the registry from the others.
+    /// 0: no pacing.
+    pub pquery_per_peer_per_sec: u32,
+    /// PQUERYs one peer may make at once before the rate applies.
+    pub pquery_burst: u32,
     /// Seconds between stats lines in the log (0: none).
     pub stats_interval_secs: u64,
     /// The journal is compacted into a snapshot once it holds this many
@@ -241,6 +248,8 @@ impl Default for RsConfig {
             max_peers: 1_000_000,
             max_peers_per_address: 256,
             max_peers_per_reply: 1000,
+            pquery_per_peer_per_sec: 50,
+            pquery_burst: 200,
             stats_interval_secs: 60,
             compact_after_events: 100_000,
             limits: ServerLimits::default(),

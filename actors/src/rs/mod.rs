@@ -233,6 +233,10 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
                 max_peers: config.max_peers,
                 max_peers_per_address: config.max_peers_per_address,
                 max_peers_per_reply: config.max_peers_per_reply,
+                pquery_pace: crate::state::registry::Pace::new(
+                    config.pquery_per_peer_per_sec,
+                    config.pquery_burst,
+                ),
                 stats_interval_secs: config.stats_interval_secs,
                 compact_after_events: config.compact_after_events,
             },

@@ -20,7 +20,7 @@
 use super::journal::{Journal, JournalError, Recovered};
 use crate::now_ms;
 use crate::state::registry::{
-    Event, Expiry, PeerView, Registrant, Registry, RegistryCounts, RegistryError,
+    Event, Expiry, Pace, PeerView, Registrant, Registry, RegistryCounts, RegistryError,
 };
 use crate::wire::{Cookie, Status};
 use actix::prelude::*;
@@ -113,6 +113,8 @@ pub struct Requests {
     pub left: u64,
     /// PQUERY answered 200 or 404.
     pub queried: u64,
+    /// PQUERYs answered late, past their peer's rate.
+    pub paced: u64,
     /// Requests refused (403, 503).
     pub refused: u64,
     /// Changes the journal could not make durable (answered 503).
@@ -183,6 +185,8 @@ pub struct RegistryConfig {
     pub max_peers_per_address: usize,
     /// Peers in one PQUERY reply at most.
     pub max_peers_per_reply: usize,
+    /// How often one peer may PQUERY.
+    pub pquery_pace: Pace,
     /// Seconds between stats lines in the log (0: none).
     pub stats_interval_secs: u64,
     /// Events after which the journal is compacted (at least a quarter as
@@ -428,6 +432,7 @@ impl RegistryActor {
             "peers_active" => counts.active, "peers_known" => counts.records,
             "registered" => now.registered - last.registered, "kept_alive" => now.kept_alive - last.kept_alive,
             "left" => now.left - last.left, "queried" => now.queried - last.queried,
+            "paced" => now.paced - last.paced,
             "refused" => now.refused - last.refused, "not_durable" => now.not_durable - last.not_durable);
         self.last_stats = now;
     }
@@ -556,9 +561,28 @@ impl Handler<KeepAlive> for RegistryActor {
 }
 
 impl Handler<QueryPeers> for RegistryActor {
-    type Result = Result<Bytes, Status>;
+    type Result = ResponseActFuture<Self, Result<Bytes, Status>>;
 
     fn handle(&mut self, msg: QueryPeers, ctx: &mut Self::Context) -> Self::Result {
+        let wait = self
+            .registry
+            .pace_query(msg.cookie, now_ms(), self.config.pquery_pace);
+        if wait == 0 {
+            return Box::pin(fut::ready(self.answer_query(msg, ctx)));
+        }
+        // Past its rate: answered when its turn comes; the registry serves
+        // everyone else meanwhile.
+        self.requests.paced += 1;
+        Box::pin(
+            actix::clock::sleep(Duration::from_millis(wait))
+                .into_actor(self)
+                .map(move |(), act, ctx| act.answer_query(msg, ctx)),
+        )
+    }
+}
+
+impl RegistryActor {
+    fn answer_query(&mut self, msg: QueryPeers, ctx: &mut Context<Self>) -> Result<Bytes, Status> {
         self.refuse_if_not_serving()?;
         let max = self.config.max_peers_per_reply;
         match self

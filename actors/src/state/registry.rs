@@ -180,6 +180,28 @@ pub enum RegistryError {
     NoActivePeers,
 }
 
+/// How often one peer may PQUERY: `burst` queries at once, then one every
+/// `interval_ms` (a generic cell rate: the classic token bucket, one
+/// number per peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// Milliseconds between queries at the steady rate (0: no pacing).
+    pub interval_ms: u32,
+    /// Queries allowed at once.
+    pub burst: u32,
+}
+
+impl Pace {
+    /// `per_sec` queries a second after a burst of `burst` (`per_sec` 0:
+    /// no pacing).
+    pub fn new(per_sec: u32, burst: u32) -> Pace {
+        Pace {
+            interval_ms: 1000u32.checked_div(per_sec).map_or(0, |ms| ms.max(1)),
+            burst: burst.max(1),
+        }
+    }
+}
+
 /// Who asks to register: the fields of a REGISTER and where it came from.
 #[derive(Debug, Clone, Copy)]
 pub struct Registrant<'a> {
@@ -330,6 +352,9 @@ struct Record {
     next_at_address: u32,
     port: u16,
     flags: u8,
+    /// PQUERY pacing: when this peer's next query is due at the steady
+    /// rate, in ms since the registry's epoch (0: never asked). Not saved.
+    query_due_ms: u32,
 }
 
 const USED: u8 = 1;
@@ -769,6 +794,35 @@ impl Registry {
         }
     }
 
+    /// Paces `cookie`'s PQUERYs: how long this one must wait before it is
+    /// answered (zero when within the rate). The wait is booked: a peer
+    /// that asks again meanwhile waits longer. An unknown cookie is not
+    /// paced (its query is refused at once).
+    pub fn pace_query(&mut self, cookie: Cookie, now_ms: u64, pace: Pace) -> u64 {
+        if pace.interval_ms == 0 {
+            return 0;
+        }
+        let Some(slot) = self.slot_of(cookie) else {
+            return 0;
+        };
+        // Milliseconds in a u32 (49 days around), compared wrapping: a
+        // booking is never more than a minute ahead, so anything further
+        // ahead (or behind) is old and starts afresh.
+        let now = now_ms as u32;
+        let allowed = pace.interval_ms.saturating_mul(pace.burst);
+        let record = &mut self.slots[slot as usize];
+        let booked = record.query_due_ms.wrapping_sub(now);
+        let due = if record.query_due_ms == 0 || booked > allowed.saturating_add(60_000) {
+            now
+        } else {
+            record.query_due_ms
+        };
+        let next = due.wrapping_add(pace.interval_ms);
+        record.query_due_ms = next.max(1);
+        // Within the burst: up to `burst` intervals booked ahead of now.
+        u64::from(next.wrapping_sub(now).saturating_sub(allowed))
+    }
+
     /// The peer-list lines of `slots` (the active ones) at `now_ms`.
     ///
     /// At a million peers every record, name and name's bytes is a cache
@@ -1008,6 +1062,7 @@ impl Registry {
             next_at_address: NONE,
             port: 0,
             flags: USED,
+            query_due_ms: 0,
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -1273,6 +1328,7 @@ impl Registry {
             next_at_address: NONE,
             port,
             flags: USED | flags,
+            query_due_ms: 0,
         });
         Ok(Restored {
             slot: self.slots.len() - 1,
@@ -1719,6 +1775,38 @@ mod tests {
         register(&mut reg, 3, Some(c), T0 + 20_002);
         assert_eq!(reg.counts().wheel_entries, 1);
         reg.check().unwrap();
+    }
+
+    #[test]
+    fn a_peer_queries_a_burst_at_once_then_at_the_steady_rate() {
+        let mut reg = Registry::new(7200, 100, 100);
+        let a = register(&mut reg, 1, None, T0).cookie;
+        let b = register(&mut reg, 2, None, T0).cookie;
+        let pace = Pace::new(10, 3); // every 100 ms, 3 at once
+                                     // Three at once, then each waits one interval more than the last.
+        let waits: Vec<u64> = (0..6).map(|_| reg.pace_query(a, T0, pace)).collect();
+        assert_eq!(waits, [0, 0, 0, 100, 200, 300]);
+        // Another peer is not held up by a's bookings.
+        assert_eq!(reg.pace_query(b, T0, pace), 0);
+        // A peer that waits as told is answered at once, at the rate.
+        let mut reg = Registry::new(7200, 100, 100);
+        let a = register(&mut reg, 1, None, T0).cookie;
+        for k in 0..3 {
+            assert_eq!(reg.pace_query(a, T0, pace), 0, "query {k}");
+        }
+        for k in 1..=5 {
+            assert_eq!(reg.pace_query(a, T0 + 100 * k, pace), 0);
+        }
+        // After a quiet spell the whole burst is available again.
+        let later = T0 + 10_000;
+        let waits: Vec<u64> = (0..4).map(|_| reg.pace_query(a, later, pace)).collect();
+        assert_eq!(waits, [0, 0, 0, 100]);
+        // Bookings long past (the u32 clock wrapped) start afresh.
+        let much_later = T0 + 60 * 86_400_000;
+        assert_eq!(reg.pace_query(a, much_later, pace), 0);
+        // No pacing, an unknown cookie: no wait.
+        assert_eq!(reg.pace_query(a, T0, Pace::new(0, 1)), 0);
+        assert_eq!(reg.pace_query(42, T0, pace), 0);
     }
 
     #[test]
