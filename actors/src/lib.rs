@@ -9,8 +9,9 @@
 //! - [`server`]: the listener and per-connection session actors both
 //!   daemons run, around a [`server::Service`].
 //! - [`rs`]: the registration server's actors and its durable journal.
-//! - [`peer`]: the peer's RFC store, RS link and downloader actors, and its
-//!   RFC folder.
+//! - [`peer`]: the peer's RFC store, RS link and downloader actors, its
+//!   RFC folder worker, and grouped syncing of downloads.
+//! - [`metrics`]: the Prometheus metrics both daemons count.
 //! - [`client`]: one client exchange (connect, request, response).
 //! - [`supervise`]: supervision with restart intensity; panics included.
 //! - [`fault`]: named panic points for the tests (a cargo feature).
@@ -37,7 +38,12 @@
 //!           DownloaderActor ── supervised
 //!           Listener        ── supervised
 //!             └── Session × N
+//!           folder thread   (owned by the store's Folder handle: scans,
+//!                            commits in order, grouped syncs)
 //! ```
+//!
+//! The binary adds each daemon's admin endpoint (actix-web, on a thread
+//! of its own) beside this tree.
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 

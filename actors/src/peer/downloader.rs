@@ -173,7 +173,7 @@ pub struct DownloaderConfig {
     pub refresh_index: Option<Duration>,
     /// Where downloads and index exchanges are counted.
     pub metrics: crate::metrics::Metrics,
-    /// How a download is synced: with [`SyncMode::EachFile`] here, once it
+    /// How a download is synced: with [`crate::config::SyncMode::EachFile`] here, once it
     /// has arrived; grouped, by the folder when it commits.
     pub sync: crate::config::SyncMode,
 }
