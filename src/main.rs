@@ -61,15 +61,19 @@ pub fn root_logger(config: &LogConfig) -> (Logger, slog_async::AsyncGuard) {
         LogLevel::Trace => slog::Level::Trace,
     };
     let (drain, guard) = match config.format {
+        // Standard error is unbuffered, and the formatters write a record in
+        // many small pieces: a line buffer makes each record one write.
         LogFormat::Term => {
-            let decorator = slog_term::PlainDecorator::new(std::io::stderr());
+            let decorator =
+                slog_term::PlainDecorator::new(std::io::LineWriter::new(std::io::stderr()));
             let drain = slog_term::FullFormat::new(decorator).build().fuse();
             slog_async::Async::new(drain)
                 .chan_size(8192)
                 .build_with_guard()
         }
         LogFormat::Json => {
-            let drain = slog_json::Json::default(std::io::stderr()).fuse();
+            let drain =
+                slog_json::Json::default(std::io::LineWriter::new(std::io::stderr())).fuse();
             slog_async::Async::new(drain)
                 .chan_size(8192)
                 .build_with_guard()

@@ -646,3 +646,44 @@ fn a_peer_that_loops_pquery_is_answered_at_its_rate_and_others_are_not_held_up()
     );
     waiting.join().unwrap();
 }
+
+#[test]
+fn each_log_record_is_written_whole_in_one_write() {
+    use std::os::unix::net::UnixDatagram;
+    // A datagram socket as standard error keeps the boundaries of the
+    // daemon's writes: each datagram is one write(2).
+    let (ours, theirs) = UnixDatagram::pair().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "rs",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "off",
+            "--state-dir",
+        ])
+        .arg(dir.path().join("state"))
+        .args(["--log-format", "json", "--log-level", "info"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            theirs,
+        )))
+        .spawn()
+        .unwrap();
+    ours.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("listening")) {
+        let n = ours.recv(&mut buf).expect("a log line within 10 s");
+        let write = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(write.ends_with('\n'), "a record in pieces: {write:?}");
+        assert_eq!(write.matches('\n').count(), 1, "{write:?}");
+        serde_json::from_str::<serde_json::Value>(write.trim_end()).unwrap();
+        seen.push(write);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(seen.len() >= 2, "{seen:?}");
+}
