@@ -654,23 +654,33 @@ fn each_log_record_is_written_whole_in_one_write() {
     // daemon's writes: each datagram is one write(2).
     let (ours, theirs) = UnixDatagram::pair().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(BIN)
-        .args([
-            "rs",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "off",
-            "--state-dir",
-        ])
-        .arg(dir.path().join("state"))
-        .args(["--log-format", "json", "--log-level", "info"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::from(std::os::fd::OwnedFd::from(
-            theirs,
-        )))
-        .spawn()
-        .unwrap();
+    // Killed when dropped, so a failed assertion leaves no daemon behind.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Killed(
+        std::process::Command::new(BIN)
+            .args([
+                "rs",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "off",
+                "--state-dir",
+            ])
+            .arg(dir.path().join("state"))
+            .args(["--log-format", "json", "--log-level", "info"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+                theirs,
+            )))
+            .spawn()
+            .unwrap(),
+    );
     ours.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut buf = vec![0u8; 65536];
@@ -683,7 +693,5 @@ fn each_log_record_is_written_whole_in_one_write() {
         serde_json::from_str::<serde_json::Value>(write.trim_end()).unwrap();
         seen.push(write);
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
     assert!(seen.len() >= 2, "{seen:?}");
 }
