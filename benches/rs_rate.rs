@@ -11,43 +11,11 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use p2p_di_actors::rs::journal;
-use p2p_di_actors::state::registry::{Registrant, Registry};
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use support::*;
 
 const OK: &[u8] = b"P2P-DI/1.0&*200";
-
-/// Writes a state folder holding `n` active peers; returns their cookies.
-fn preload(state: &Path, n: u32) -> Vec<u64> {
-    let now = p2p_di_actors::now_ms();
-    let mut registry = Registry::new(7200, 1_000_000, 256);
-    let mut next = 1_000_000_000_000_000u64;
-    let cookies = (0..n)
-        .map(|i| {
-            let address = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
-            let decided = registry
-                .decide_register(
-                    Registrant::new("peer", "Linux", 65400, None, address),
-                    now,
-                    || {
-                        next += 7919;
-                        next
-                    },
-                )
-                .unwrap();
-            for event in &decided.events {
-                registry.apply(event);
-            }
-            decided.cookie
-        })
-        .collect();
-    journal::write_snapshot(state, &registry).unwrap();
-    cookies
-}
 
 fn cycling(requests: Vec<Vec<u8>>) -> impl Fn(u64) -> Vec<u8> + Send + Sync {
     move |i| requests[i as usize % requests.len()].clone()
@@ -71,7 +39,7 @@ fn main() {
 
     let small = tempfile::tempdir().unwrap();
     let state = small.path().join("state");
-    let cookies = preload(&state, 10);
+    let cookies = preload(&state, 10, 7200, p2p_di_actors::now_ms());
     let rs = start_rs(&state, config, "warn");
     let registers: Vec<Vec<u8>> = cookies
         .iter()
@@ -113,7 +81,7 @@ fn main() {
     let big = tempfile::tempdir().unwrap();
     let state = big.path().join("state");
     let started = Instant::now();
-    let many = Arc::new(preload(&state, 100_000));
+    let many = Arc::new(preload(&state, 100_000, 7200, p2p_di_actors::now_ms()));
     let preload_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let rs = start_rs(&state, config, "warn");

@@ -22,8 +22,6 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use p2p_di_actors::rs::journal;
-use p2p_di_actors::state::registry::{Registrant, Registry};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -62,30 +60,6 @@ fn register_phase(addr: std::net::SocketAddr, clients: usize, count: u64, first:
     phase.keep_replies = true;
     phase.source = Arc::new(move |i| Some(peer_address(first + i as u32)));
     phase
-}
-
-/// A state folder of `n` active peers registered at `at_ms` with TTL
-/// `ttl_secs`, written off line.
-fn preload(state: &Path, n: u32, ttl_secs: u64, at_ms: u64) -> Vec<u64> {
-    let mut registry = Registry::new(ttl_secs, 2_000_000, 256);
-    let mut next = 1_000_000_000_000_000u64;
-    let cookies = (0..n)
-        .map(|k| {
-            let registrant = Registrant::new("peer", "Linux", 65400, None, peer_address(k));
-            let decided = registry
-                .decide_register(registrant, at_ms, || {
-                    next += 7919;
-                    next
-                })
-                .unwrap();
-            for event in &decided.events {
-                registry.apply(event);
-            }
-            decided.cookie
-        })
-        .collect();
-    journal::write_snapshot(state, &registry).unwrap();
-    cookies
 }
 
 fn now_ms() -> u64 {

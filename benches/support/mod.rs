@@ -3,6 +3,8 @@
 //! process's memory.
 #![allow(dead_code)]
 
+use p2p_di_actors::rs::journal;
+use p2p_di_actors::state::registry::{Registrant, Registry};
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -319,4 +321,28 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// A state folder of `n` active peers registered at `at_ms` with TTL
+/// `ttl_secs`, written off line.
+pub fn preload(state: &Path, n: u32, ttl_secs: u64, at_ms: u64) -> Vec<u64> {
+    let mut registry = Registry::new(ttl_secs, 2_000_000, 256);
+    let mut next = 1_000_000_000_000_000u64;
+    let cookies = (0..n)
+        .map(|k| {
+            let registrant = Registrant::new("peer", "Linux", 65400, None, peer_address(k));
+            let decided = registry
+                .decide_register(registrant, at_ms, || {
+                    next += 7919;
+                    next
+                })
+                .unwrap();
+            for event in &decided.events {
+                registry.apply(event);
+            }
+            decided.cookie
+        })
+        .collect();
+    journal::write_snapshot(state, &registry).unwrap();
+    cookies
 }

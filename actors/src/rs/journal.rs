@@ -1282,32 +1282,12 @@ mod tests {
 #[cfg(test)]
 mod timing {
     use super::*;
-    use crate::state::registry::Registrant;
 
     #[test]
     #[ignore = "a timing probe: cargo test --release -p p2p-di-actors --lib journal::timing -- --ignored --nocapture"]
     fn time_recovering_a_million_peers() {
         let dir = tempfile::tempdir().unwrap();
-        let mut registry = Registry::new(7200, 2_000_000, 256);
-        let now = crate::now_ms();
-        let mut next = 1_000_000_000_000_000u64;
-        for k in 0..1_000_000u32 {
-            let address = IpAddr::V4(Ipv4Addr::from(0x7f01_0000 + k));
-            let host = format!("peer-{k}");
-            let decided = registry
-                .decide_register(
-                    Registrant::new(&host, "Linux", 65400, None, address),
-                    now,
-                    || {
-                        next += 7919;
-                        next
-                    },
-                )
-                .unwrap();
-            for e in &decided.events {
-                registry.apply(e);
-            }
-        }
+        let (registry, _) = crate::state::registry::filled(1_000_000, crate::now_ms());
         write_snapshot(dir.path(), &registry).unwrap();
         for _ in 0..3 {
             let started = std::time::Instant::now();

@@ -1950,6 +1950,31 @@ mod tests {
     }
 }
 
+/// A table of `n` peers registered at `now_ms` (`peer-K` on 127.1.x.x),
+/// and their cookies: for the timing probes.
+#[cfg(test)]
+pub(crate) fn filled(n: u32, now_ms: u64) -> (Registry, Vec<Cookie>) {
+    let mut registry = Registry::new(7200, 2_000_000, 256);
+    let mut next = 1_000_000_000_000_000u64;
+    let mut cookies = Vec::new();
+    for k in 0..n {
+        let address = IpAddr::V4(Ipv4Addr::from(0x7f01_0000 + k));
+        let host = format!("peer-{k}");
+        let registrant = Registrant::new(&host, "Linux", 65400, None, address);
+        let decided = registry
+            .decide_register(registrant, now_ms, || {
+                next += 7919;
+                next
+            })
+            .expect("room for every peer");
+        for e in &decided.events {
+            registry.apply(e);
+        }
+        cookies.push(decided.cookie);
+    }
+    (registry, cookies)
+}
+
 #[cfg(test)]
 mod timing {
     use super::*;
@@ -1958,28 +1983,8 @@ mod timing {
     #[test]
     #[ignore = "a timing probe: cargo test --release -p p2p-di-actors --lib timing -- --ignored --nocapture"]
     fn time_a_thousand_line_reply() {
-        let mut reg = Registry::new(7200, 2_000_000, 256);
         let now = 1_795_253_400_000;
-        let mut next = 1_000_000_000_000_000u64;
-        let mut cookies = Vec::new();
-        for k in 0..1_000_000u32 {
-            let address = IpAddr::V4(Ipv4Addr::from(0x7f01_0000 + k));
-            let host = format!("peer-{k}");
-            let decided = reg
-                .decide_register(
-                    Registrant::new(&host, "Linux", 65400, None, address),
-                    now,
-                    || {
-                        next += 7919;
-                        next
-                    },
-                )
-                .unwrap();
-            for e in &decided.events {
-                reg.apply(e);
-            }
-            cookies.push(decided.cookie);
-        }
+        let (mut reg, cookies) = filled(1_000_000, now);
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let started = std::time::Instant::now();
         let mut bytes = 0;
