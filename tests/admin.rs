@@ -243,23 +243,7 @@ fn metrics_move_with_the_traffic() {
 #[test]
 fn a_token_guards_every_data_route() {
     let root = tempfile::tempdir().unwrap();
-    std::fs::write(
-        root.path().join("rs.ron"),
-        "(admin_token: Some(\"s3cret-token\"))",
-    )
-    .unwrap();
-    let rs = Daemon::start(
-        &[
-            "rs",
-            "--config",
-            "rs.ron",
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            "st",
-        ],
-        root.path(),
-    );
+    let rs = start_rs_with(root.path(), "(admin_token: Some(\"s3cret-token\"))");
     let admin = rs.admin();
     for path in ["/status", "/metrics", "/peers"] {
         let bare = http(admin, "GET", path, &[], None);
@@ -666,19 +650,7 @@ fn print_config_prints_the_file_and_the_flags_merged() {
 #[test]
 fn each_daemon_logs_a_stats_line() {
     let root = tempfile::tempdir().unwrap();
-    std::fs::write(root.path().join("rs.ron"), "(stats_interval_secs: 1)").unwrap();
-    let rs = Daemon::start(
-        &[
-            "rs",
-            "--config",
-            "rs.ron",
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            "st",
-        ],
-        root.path(),
-    );
+    let rs = start_rs_with(root.path(), "(stats_interval_secs: 1)");
     let dir = folder(root.path(), "b", &[(1, 100)], true);
     let b = start_peer_with(
         root.path(),

@@ -11,23 +11,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn rs_with(root: &Path, config: &str) -> Daemon {
-    let path = root.join("rs.ron");
-    std::fs::write(&path, config).unwrap();
-    Daemon::start(
-        &[
-            "rs",
-            "--config",
-            path.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            "state",
-        ],
-        root,
-    )
-}
-
 /// A tokio runtime for tests that hold many sockets at once.
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -136,7 +119,7 @@ fn under_a_descriptor_limit_a_flood_of_connections_gets_replies_or_closes_in_tim
 #[test]
 fn one_address_cannot_take_every_connection() {
     let root = tempfile::tempdir().unwrap();
-    let rs = rs_with(
+    let rs = start_rs_with(
         root.path(),
         "(host: Some(\"rs-host\"), limits: (request_timeout_secs: 5, max_connections_per_address: 4))",
     );
@@ -176,7 +159,7 @@ fn one_address_cannot_take_every_connection() {
 #[test]
 fn a_host_name_over_255_bytes_is_a_bad_request() {
     let root = tempfile::tempdir().unwrap();
-    let rs = rs_with(root.path(), "(host: Some(\"rs-host\"))");
+    let rs = start_rs_with(root.path(), "(host: Some(\"rs-host\"))");
     let long = format!("REGISTER&*P2P-DI/1.0&*{}&*Linux&*1\r\n", "h".repeat(256));
     assert_eq!(
         text(&exchange(rs.addr, long.as_bytes())),
@@ -580,7 +563,7 @@ fn a_journal_writer_that_dies_makes_the_rs_exit_non_zero_and_say_why() {
 #[test]
 fn a_large_peer_list_is_a_fresh_bounded_sample_without_the_asker() {
     let root = tempfile::tempdir().unwrap();
-    let rs = rs_with(
+    let rs = start_rs_with(
         root.path(),
         "(host: Some(\"rs-host\"), max_peers_per_reply: 5)",
     );
@@ -615,7 +598,7 @@ fn a_large_peer_list_is_a_fresh_bounded_sample_without_the_asker() {
 #[test]
 fn the_registry_logs_a_stats_line_per_interval() {
     let root = tempfile::tempdir().unwrap();
-    let rs = rs_with(root.path(), "(stats_interval_secs: 1)");
+    let rs = start_rs_with(root.path(), "(stats_interval_secs: 1)");
     let cookie = cookie_of(&exchange(rs.addr, b"REGISTER&*P2P-DI/1.0&*h&*Linux&*1\r\n"));
     keepalive(rs.addr, &cookie);
     wait_until(Duration::from_secs(5), "a stats line", || {

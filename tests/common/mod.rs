@@ -230,6 +230,24 @@ pub fn start_rs(root: &Path) -> Daemon {
     )
 }
 
+/// Starts an RS in `root` with `config` (RON text) as its config file.
+pub fn start_rs_with(root: &Path, config: &str) -> Daemon {
+    let path = root.join("rs.ron");
+    std::fs::write(&path, config).unwrap();
+    Daemon::start(
+        &[
+            "rs",
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            "state",
+        ],
+        root,
+    )
+}
+
 /// A peer config with fast retries and keepalives, a 2 s request limit,
 /// and `extra` fields.
 pub fn peer_config(root: &Path, extra: &str) -> String {
