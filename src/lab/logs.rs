@@ -68,12 +68,7 @@ pub fn report(logs: &[PathBuf], out: Option<PathBuf>, title: &str) -> anyhow::Re
             Ended::AlreadyHeld => {}
         }
     }
-    let out = out.unwrap_or_else(|| {
-        let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
-            .to_string()
-            .replace(':', "-");
-        PathBuf::from("results").join(stamp)
-    });
+    let out = super::out_folder(out);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let t0 = peers
         .values()

@@ -131,12 +131,14 @@ fn documents_needed(experiments: &[Experiment]) -> usize {
         .unwrap_or(0)
 }
 
-/// A UTC timestamp usable in a folder name.
-fn timestamp() -> String {
-    let now = SystemTime::now();
-    humantime::format_rfc3339_seconds(now)
-        .to_string()
-        .replace(':', "-")
+/// The output folder: `out`, or `results/<UTC timestamp>`.
+fn out_folder(out: Option<PathBuf>) -> PathBuf {
+    out.unwrap_or_else(|| {
+        let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+            .to_string()
+            .replace(':', "-");
+        PathBuf::from("results").join(stamp)
+    })
 }
 
 /// Every run of every experiment, planned before anything runs (a bad
@@ -404,10 +406,7 @@ pub fn run(options: &LabOptions, log: &Logger) -> anyhow::Result<PathBuf> {
         None => corpus::generate(needed.max(60), options.seed, options.size_scale),
     };
     let points = plan_all(&experiments, corpus.docs.len())?;
-    let out = options
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("results").join(timestamp()));
+    let out = out_folder(options.out.clone());
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let work = out.join("work");
     let started = format!(

@@ -232,7 +232,6 @@ fn drive(
     if job.point.kind == Kind::Scenario {
         scenario(job, network, daemons, &mut outcome)?;
         daemons.poll()?;
-        outcome.phase_started = None;
         let per_peer = std::mem::take(&mut daemons.events)
             .into_iter()
             .enumerate()
