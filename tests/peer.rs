@@ -561,3 +561,55 @@ fn a_download_cap_paces_what_the_downloader_receives() {
         document(9264, 1_000_000)
     );
 }
+
+#[test]
+fn a_refresh_while_busy_fetches_a_sample_of_the_indexes() {
+    let root = tempfile::tempdir().unwrap();
+    let rs = start_rs(root.path());
+    // B sends a 2 MB document at 1 MB/s: A's download runs about two
+    // seconds, refreshing every 50 ms meanwhile. C, D and E are active too.
+    let b_dir = folder(root.path(), "b", &[(42, 2_000_000)], true);
+    let _b = start_peer_with(
+        root.path(),
+        rs.addr,
+        &b_dir,
+        "hostB",
+        "upload_limit_bytes_per_sec: Some(1000000)",
+        &[],
+    );
+    let _others: Vec<Daemon> = ["hostC", "hostD", "hostE"]
+        .iter()
+        .map(|host| start_peer(root.path(), rs.addr, &root.path().join(host), host, &[]))
+        .collect();
+    let a = start_peer_with(
+        root.path(),
+        rs.addr,
+        &root.path().join("a"),
+        "hostA",
+        "refresh_index_ms: 50, max_parallel_index_fetches: 1",
+        &[],
+    );
+    let started = http(a.admin(), "POST", "/downloads", &[], Some("{\"rfc\": 42}"));
+    assert_eq!(started.status, 202, "{}", started.body);
+    let id = started.json()["id"].as_u64().unwrap();
+    wait_until(Duration::from_secs(20), "the download to end", || {
+        get_json(a.admin(), &format!("/downloads/{id}"))["state"] != "running"
+    });
+    let text = http(a.admin(), "GET", "/metrics", &[], None).body;
+    let count = |kind: &str| {
+        metric(
+            &text,
+            &format!("p2pdi_peer_discovery_exchanges_total{{kind=\"{kind}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    let (pqueries, indexes) = (count("pquery"), count("index"));
+    // It refreshed many times while the download ran...
+    assert!(pqueries >= 5.0, "{pqueries} PQUERYs");
+    // ...each time fetching one index (a sample of one of the four peers),
+    // beyond the up to four the download fetched to find B.
+    assert!(
+        indexes <= pqueries + 4.0,
+        "{indexes} indexes, {pqueries} PQUERYs"
+    );
+}
