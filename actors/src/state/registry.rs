@@ -492,6 +492,9 @@ pub struct Registry {
     names: Interner<Box<str>>,
     v6: Interner<Ipv6Addr>,
     hasher: DefaultHashBuilder,
+    /// Scratch for [`Registry::sample_positions`]: one bit per active
+    /// position, all clear between queries.
+    drawn: Vec<u64>,
 }
 
 fn address_key(flags: u8, address: u32) -> u64 {
@@ -517,6 +520,7 @@ impl Registry {
             names: Interner::new(),
             v6: Interner::new(),
             hasher: DefaultHashBuilder::default(),
+            drawn: Vec::new(),
         }
     }
 
@@ -781,9 +785,12 @@ impl Registry {
         } else {
             // Positions among the others: the asker's own is mapped to the
             // last position, which the sample never draws.
-            rand::seq::index::sample(rng, others, max_peers)
+            self.sample_positions(others, max_peers, rng)
                 .into_iter()
-                .map(|pick| self.active[if pick == my_pos { others } else { pick }])
+                .map(|pick| {
+                    let pick = pick as usize;
+                    self.active[if pick == my_pos { others } else { pick }]
+                })
                 .collect()
         };
         let body = self.encode_lines(&picks, now_ms);
@@ -792,6 +799,37 @@ impl Registry {
         } else {
             Ok((event, Ok(Bytes::from(body))))
         }
+    }
+
+    /// `k` distinct positions below `n`, a uniform random sample in random
+    /// order. When `k` is a small part of `n` (the peer list at scale: a
+    /// thousand of a million), positions are drawn at random and a repeat
+    /// is drawn again, marked in a bitmap of `n` bits kept between queries
+    /// and cleared after each: O(k), with no allocation but the result.
+    fn sample_positions(&mut self, n: usize, k: usize, rng: &mut impl rand::Rng) -> Vec<u32> {
+        if k > n / 4 || n > u32::MAX as usize {
+            return rand::seq::index::sample(rng, n, k)
+                .into_iter()
+                .map(|pick| pick as u32)
+                .collect();
+        }
+        let words = n.div_ceil(64);
+        if self.drawn.len() < words {
+            self.drawn.resize(words, 0);
+        }
+        let mut picks = Vec::with_capacity(k);
+        while picks.len() < k {
+            let pick = rng.random_range(0..n as u32);
+            let (word, bit) = ((pick / 64) as usize, 1u64 << (pick % 64));
+            if self.drawn[word] & bit == 0 {
+                self.drawn[word] |= bit;
+                picks.push(pick);
+            }
+        }
+        for pick in &picks {
+            self.drawn[(pick / 64) as usize] = 0;
+        }
+        picks
     }
 
     /// Paces `cookie`'s PQUERYs: how long this one must wait before it is
@@ -868,8 +906,9 @@ impl Registry {
             } else {
                 IpAddr::V4(Ipv4Addr::from(f.address))
             };
-            write::peer_fields(
-                host,
+            // Names are kept sanitized (see `apply_registered`).
+            body.extend_from_slice(host.as_bytes());
+            write::peer_tail(
                 address,
                 f.port,
                 f.ttl_secs,
@@ -1003,8 +1042,9 @@ impl Registry {
         for slot in taken {
             self.deactivate(slot);
         }
-        let host = self.names.intern(host, boxed);
-        let os = self.names.intern(os, boxed);
+        // Kept as they go on the wire, so a peer list copies them as they are.
+        let host = self.names.intern(&*write::sanitize(host), boxed);
+        let os = self.names.intern(&*write::sanitize(os), boxed);
         let slot = match self.slot_of(cookie) {
             Some(slot) => {
                 self.deactivate(slot);
@@ -1314,8 +1354,8 @@ impl Registry {
             IpAddr::V4(v4) => (0, u32::from(v4)),
             IpAddr::V6(v6) => (V6, self.v6.intern(&v6, |v| *v)),
         };
-        let host = self.names.intern(names[0], boxed);
-        let os = self.names.intern(names[1], boxed);
+        let host = self.names.intern(&*write::sanitize(names[0]), boxed);
+        let os = self.names.intern(&*write::sanitize(names[1]), boxed);
         self.slots.push(Record {
             cookie,
             deadline_ms,
@@ -1690,24 +1730,31 @@ mod tests {
         for port in 2..=101 {
             register(&mut reg, port, None, T0);
         }
-        let mut seen = std::collections::HashMap::<String, u32>::new();
         let mut rng = rng();
-        for _ in 0..2000 {
-            let (_, body) = reg.query(asker, T0, 10, &mut rng).unwrap();
-            let body = String::from_utf8(body.unwrap().to_vec()).unwrap();
-            let lines: Vec<&str> = body.lines().collect();
-            assert_eq!(lines.len(), 10);
-            let distinct: std::collections::HashSet<&str> = lines.iter().copied().collect();
-            assert_eq!(distinct.len(), 10, "a sample has no repeats");
-            for line in lines {
-                let port = line.split("&*").nth(2).unwrap().to_owned();
-                assert_ne!(port, "1", "never the asker");
-                *seen.entry(port).or_default() += 1;
+        // A small sample is drawn position by position (the bitmap), a
+        // large one by the library's sampler; both must be uniform.
+        for (k, lowest, highest) in [(10, 120, 290), (60, 1_080, 1_320)] {
+            let mut seen = std::collections::HashMap::<String, u32>::new();
+            for _ in 0..2000 {
+                let (_, body) = reg.query(asker, T0, k, &mut rng).unwrap();
+                let body = String::from_utf8(body.unwrap().to_vec()).unwrap();
+                let lines: Vec<&str> = body.lines().collect();
+                assert_eq!(lines.len(), k);
+                let distinct: std::collections::HashSet<&str> = lines.iter().copied().collect();
+                assert_eq!(distinct.len(), k, "a sample has no repeats");
+                for line in lines {
+                    let port = line.split("&*").nth(2).unwrap().to_owned();
+                    assert_ne!(port, "1", "never the asker");
+                    *seen.entry(port).or_default() += 1;
+                }
             }
+            // 2000 draws of k among 100: each peer about 20k times
+            assert_eq!(seen.len(), 100);
+            assert!(
+                seen.values().all(|n| (lowest..=highest).contains(n)),
+                "{k}: {seen:?}"
+            );
         }
-        // 2000 draws of 10 among 100: each peer about 200 times
-        assert_eq!(seen.len(), 100);
-        assert!(seen.values().all(|n| (120..=290).contains(n)), "{seen:?}");
     }
 
     #[test]
@@ -2001,70 +2048,27 @@ mod timing {
         );
         let started = std::time::Instant::now();
         for _ in 0..2000 {
-            std::hint::black_box(rand::seq::index::sample(&mut rng, 999_999, 1000));
+            std::hint::black_box(reg.sample_positions(999_999, 1000, &mut rng));
         }
         eprintln!("sample alone: {:?}", started.elapsed() / 2000);
-        // the stages of encode_lines, one at a time
-        let (mut t_pick, mut t_rec, mut t_name, mut t_touch, mut t_enc): (
-            std::time::Duration,
-            std::time::Duration,
-            std::time::Duration,
-            std::time::Duration,
-            std::time::Duration,
-        ) = Default::default();
-        for i in 0..2000 {
-            let t = std::time::Instant::now();
-            let picks: Vec<u32> = rand::seq::index::sample(&mut rng, reg.active.len(), 1000)
-                .into_iter()
-                .map(|p| reg.active[p])
-                .collect();
-            t_pick += t.elapsed();
-            let t = std::time::Instant::now();
-            let recs: Vec<(u32, u32, u16, u64, u32)> = picks
-                .iter()
-                .map(|s| &reg.slots[*s as usize])
-                .map(|r| {
-                    (
-                        r.host,
-                        r.address,
-                        r.port,
-                        r.deadline_ms,
-                        r.last_registered_s,
-                    )
-                })
-                .collect();
-            t_rec += t.elapsed();
-            let t = std::time::Instant::now();
-            let hosts: Vec<&str> = recs.iter().map(|r| &**reg.names.get(r.0)).collect();
-            t_name += t.elapsed();
-            let t = std::time::Instant::now();
-            let touched = hosts.iter().fold(0u8, |a, h| a ^ h.as_bytes()[0]);
-            std::hint::black_box(touched);
-            t_touch += t.elapsed();
-            let t = std::time::Instant::now();
-            let mut body = Vec::with_capacity(72_000);
-            for (r, host) in recs.iter().zip(hosts) {
-                write::peer_fields(
-                    host,
-                    IpAddr::V4(Ipv4Addr::from(r.1)),
-                    r.2,
-                    7200,
+        // The text alone, from fields already at hand.
+        let started = std::time::Instant::now();
+        let mut body = Vec::with_capacity(72_000);
+        for round in 0..2000u32 {
+            body.clear();
+            for k in 0..1000u32 {
+                body.extend_from_slice(b"peer-123456");
+                write::peer_tail(
+                    IpAddr::V4(Ipv4Addr::from(0x7f01_0000 + k)),
+                    65400,
+                    7199,
                     1,
-                    u64::from(r.4),
+                    1_795_253_400 + u64::from(round),
                     &mut body,
                 );
             }
-            std::hint::black_box(body);
-            t_enc += t.elapsed();
-            let _ = i;
+            std::hint::black_box(&body);
         }
-        eprintln!(
-            "stages per reply: pick {:?} records {:?} names {:?} touch {:?} encode {:?}",
-            t_pick / 2000,
-            t_rec / 2000,
-            t_name / 2000,
-            t_touch / 2000,
-            t_enc / 2000
-        );
+        eprintln!("text alone: {:?}", started.elapsed() / 2000);
     }
 }

@@ -1060,3 +1060,64 @@ fn the_parser_sees_fields_split_at_the_leftmost_separator() {
         })
     );
 }
+
+proptest! {
+    /// The peer-list line written in place, field by field from tables, is
+    /// the line the contract's format gives for any values, IPv4 or IPv6.
+    #[test]
+    fn a_peer_line_is_its_fields_joined_whatever_their_values(
+        host in "[a-z0-9.-]{0,40}",
+        v4 in any::<u32>(),
+        v6 in any::<u128>(),
+        use_v6 in any::<bool>(),
+        port in any::<u16>(),
+        ttl in prop_oneof![0u64..10_000, Just(u64::MAX), any::<u64>()],
+        registrations in any::<u32>(),
+        last in 0u64..253_402_300_800,
+    ) {
+        let address = if use_v6 {
+            IpAddr::V6(Ipv6Addr::from(v6))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(v4))
+        };
+        let mut out = b"before".to_vec();
+        write::peer_fields(&host, address, port, ttl, registrations, last, &mut out);
+        let mut time = BytesMut::new();
+        write::write_rfc3339(last, &mut time);
+        let want = format!(
+            "before{host}&*{address}&*{port}&*{ttl}&*{registrations}&*{}\r\n",
+            String::from_utf8_lossy(&time)
+        );
+        prop_assert_eq!(String::from_utf8_lossy(&out), want);
+    }
+}
+
+#[test]
+fn a_peer_line_at_the_edges_of_each_field() {
+    let mut out = Vec::new();
+    for (address, port, ttl, registrations, last) in [
+        (Ipv4Addr::new(0, 9, 10, 99), 0, 0, 0, 0),
+        (
+            Ipv4Addr::new(100, 199, 200, 255),
+            65535,
+            u64::MAX,
+            u32::MAX,
+            1_795_253_400,
+        ),
+    ] {
+        write::peer_fields(
+            "h",
+            IpAddr::V4(address),
+            port,
+            ttl,
+            registrations,
+            last,
+            &mut out,
+        );
+    }
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "h&*0.9.10.99&*0&*0&*0&*1970-01-01T00:00:00Z\r\n\
+         h&*100.199.200.255&*65535&*18446744073709551615&*4294967295&*2026-11-21T09:30:00Z\r\n"
+    );
+}
