@@ -323,14 +323,15 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A state folder of `n` active peers registered at `at_ms` with TTL
-/// `ttl_secs`, written off line.
+/// A state folder of `n` active peers (`peer-K` from [`peer_address`]`(K)`)
+/// registered at `at_ms` with TTL `ttl_secs`, written off line.
 pub fn preload(state: &Path, n: u32, ttl_secs: u64, at_ms: u64) -> Vec<u64> {
     let mut registry = Registry::new(ttl_secs, 2_000_000, 256);
     let mut next = 1_000_000_000_000_000u64;
     let cookies = (0..n)
         .map(|k| {
-            let registrant = Registrant::new("peer", "Linux", 65400, None, peer_address(k));
+            let host = format!("peer-{k}");
+            let registrant = Registrant::new(&host, "Linux", 65400, None, peer_address(k));
             let decided = registry
                 .decide_register(registrant, at_ms, || {
                     next += 7919;
