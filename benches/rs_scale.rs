@@ -97,6 +97,12 @@ fn quick(
     let state = root.join("quick");
     let cookies = Arc::new(preload(&state, peers, 7200, now_ms()));
     let rs = start_rs(&state, BIG, "info");
+    let rss = rss_bytes(rs.pid());
+    println!(
+        "resident memory: {} MB, {:.0} bytes per peer (including the empty RS's)",
+        rss >> 20,
+        rss as f64 / f64::from(peers)
+    );
     let base_phase = Phase::new(baseline, clients, secs, OK, |_| {
         b"KEEPALIVE&*P2P-DI/1.0&*1&*peer&*Linux\r\n".to_vec()
     });

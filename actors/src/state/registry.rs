@@ -16,15 +16,20 @@
 //!
 //! # Memory
 //!
-//! A record is 64 bytes in a slot vector; the indexes hold 4-byte slot
-//! numbers: a hash table by cookie (cookies are random, so they hash to
-//! themselves), a hash table of the first active record at each address
+//! A record is 88 bytes in a slot vector, its host name in it when the
+//! name has 23 bytes or fewer (as almost all have). The indexes hold 4-byte
+//! slot numbers: a hash table by cookie (cookies are random, so they hash
+//! to themselves), a hash table of the first active record at each address
 //! (the others at that address are chained through the records), the dense
-//! list of active slots that a peer list samples from, and a timing wheel
-//! of deadlines by second. Host names, OS names and IPv6 addresses are
-//! interned with reference counts, so a name shared by many peers is kept
-//! once. A peer whose host name is its own costs about 160 bytes in all at
-//! a million peers; see `cargo bench --bench rs_scale`.
+//! list of active slots, and a timing wheel of deadlines by second. OS
+//! names, longer host names and IPv6 addresses are interned with reference
+//! counts, so a name shared by many peers is kept once. A peer costs about
+//! 125 bytes in all at a million peers; see `cargo bench --bench
+//! rs_scale`.
+//!
+//! A peer list at scale is a sample drawn slot by slot: each line reads one
+//! record, at random among a million, and nothing else (see
+//! [`Registry::query`]).
 
 use crate::wire::{write, Cookie};
 use bytes::Bytes;
@@ -284,7 +289,7 @@ enum Registrations {
 }
 
 /// The registration times of a peer that registered more than twice: boxed
-/// so that the common case keeps a record at 64 bytes.
+/// so that the common case keeps them in the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Spill(Vec<u32>);
 
@@ -335,14 +340,70 @@ impl Registrations {
     }
 }
 
-/// A record in its slot. 64 bytes.
+/// A host name: in the record when it fits (23 bytes or fewer, as almost
+/// all do), else interned in the registry's names, `len` being `LONG` and
+/// `bytes` holding the id. A name in the record costs no lookup and no
+/// allocation of its own, and a peer list reads it with its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Host {
+    len: u8,
+    bytes: [u8; 23],
+}
+
+const LONG: u8 = u8::MAX;
+
+impl Host {
+    const EMPTY: Host = Host {
+        len: 0,
+        bytes: [0; 23],
+    };
+
+    /// `name`, in place or interned in `names`.
+    fn keep(name: &str, names: &mut Interner<Box<str>>) -> Host {
+        let mut host = Host::EMPTY;
+        if let Some(to) = host.bytes.get_mut(..name.len()) {
+            to.copy_from_slice(name.as_bytes());
+            host.len = name.len() as u8;
+        } else {
+            let id = names.intern(name, boxed);
+            host.bytes[..4].copy_from_slice(&id.to_le_bytes());
+            host.len = LONG;
+        }
+        host
+    }
+
+    fn interned(&self) -> Option<u32> {
+        let [a, b, c, d, ..] = self.bytes;
+        (self.len == LONG).then_some(u32::from_le_bytes([a, b, c, d]))
+    }
+
+    fn as_bytes<'a>(&'a self, names: &'a Interner<Box<str>>) -> &'a [u8] {
+        match self.interned() {
+            Some(id) => names.get(id).as_bytes(),
+            None => &self.bytes[..usize::from(self.len)],
+        }
+    }
+
+    fn to_string(self, names: &Interner<Box<str>>) -> String {
+        String::from_utf8_lossy(self.as_bytes(names)).into_owned()
+    }
+
+    /// Gives back its interned name, if it has one.
+    fn release(self, names: &mut Interner<Box<str>>) {
+        if let Some(id) = self.interned() {
+            names.release(id);
+        }
+    }
+}
+
+/// A record in its slot. 88 bytes, 24 of them the host name.
 #[derive(Debug, Clone)]
 struct Record {
     cookie: Cookie,
     deadline_ms: u64,
     registrations: Registrations,
     last_registered_s: u32,
-    host: u32,
+    host: Host,
     os: u32,
     /// An IPv4 address's bits, or an IPv6 address's interned id.
     address: u32,
@@ -452,7 +513,8 @@ pub struct RegistryCounts {
     pub records: usize,
     /// Records on the active list.
     pub active: usize,
-    /// Distinct host and OS names kept.
+    /// Distinct names interned: OS names, and host names too long to be
+    /// kept in their record (over 23 bytes).
     pub names: usize,
     /// Deadlines waiting in the timing wheel: at most one per record.
     pub wheel_entries: usize,
@@ -492,9 +554,49 @@ pub struct Registry {
     names: Interner<Box<str>>,
     v6: Interner<Ipv6Addr>,
     hasher: DefaultHashBuilder,
-    /// Scratch for [`Registry::sample_positions`]: one bit per active
-    /// position, all clear between queries.
+    /// Scratch for [`draw_distinct`]: one bit per slot, all clear between
+    /// queries.
     drawn: Vec<u64>,
+}
+
+/// Up to `k` distinct values below `n` that `accept` takes, drawn
+/// uniformly at random, in random order: a value drawn again, or refused,
+/// is drawn past. `drawn` marks the values taken (`n` bits, all clear
+/// before and after); the draw stops after `max_draws` draws. O(k) when
+/// most values are taken and `k` is a small part of `n`.
+fn draw_distinct(
+    drawn: &mut Vec<u64>,
+    n: usize,
+    k: usize,
+    max_draws: usize,
+    rng: &mut impl rand::Rng,
+    accept: impl Fn(u32) -> bool,
+) -> Vec<u32> {
+    let Ok(bound) = u32::try_from(n) else {
+        return Vec::new();
+    };
+    if bound == 0 {
+        return Vec::new();
+    }
+    let words = n.div_ceil(64);
+    if drawn.len() < words {
+        drawn.resize(words, 0);
+    }
+    let mut picks = Vec::with_capacity(k);
+    let mut draws = 0;
+    while picks.len() < k && draws < max_draws {
+        draws += 1;
+        let pick = rng.random_range(0..bound);
+        let (word, bit) = ((pick / 64) as usize, 1u64 << (pick % 64));
+        if drawn[word] & bit == 0 && accept(pick) {
+            drawn[word] |= bit;
+            picks.push(pick);
+        }
+    }
+    for pick in &picks {
+        drawn[(pick / 64) as usize] = 0;
+    }
+    picks
 }
 
 fn address_key(flags: u8, address: u32) -> u64 {
@@ -591,7 +693,7 @@ impl Registry {
         PeerView {
             id: slot,
             cookie: record.cookie,
-            host: self.names.get(record.host).to_string(),
+            host: record.host.to_string(&self.names),
             os: self.names.get(record.os).to_string(),
             port: record.port,
             address: self.address_of(record),
@@ -776,22 +878,46 @@ impl Registry {
         let me = self.slot_of(cookie).ok_or(RegistryError::Forbidden)?;
         let my_pos = self.slots[me as usize].active_pos as usize;
         let others = self.active.len() - 1;
+        // Positions among the others: the asker's own is mapped to the last
+        // position, which a sample never draws.
+        let at = |pick: usize| if pick == my_pos { others } else { pick };
         let picks: Vec<u32> = if others <= max_peers {
             self.active
                 .iter()
                 .copied()
                 .filter(|slot| *slot != me)
                 .collect()
-        } else {
-            // Positions among the others: the asker's own is mapped to the
-            // last position, which the sample never draws.
-            self.sample_positions(others, max_peers, rng)
+        } else if max_peers > others / 4 {
+            rand::seq::index::sample(rng, others, max_peers)
                 .into_iter()
-                .map(|pick| {
-                    let pick = pick as usize;
-                    self.active[if pick == my_pos { others } else { pick }]
-                })
+                .map(|pick| self.active[at(pick)])
                 .collect()
+        } else {
+            // A small sample: when most slots hold an active record, slots
+            // are drawn at random and the inactive ones and the asker
+            // skipped, so each pick reads only its record (which the list
+            // reads next); else positions on the active list are drawn.
+            let slots = &self.slots;
+            let mut picks = Vec::new();
+            if self.active.len() * 2 >= slots.len() {
+                picks = draw_distinct(
+                    &mut self.drawn,
+                    slots.len(),
+                    max_peers,
+                    max_peers.saturating_mul(64),
+                    rng,
+                    |slot| slot != me && slots[slot as usize].active_pos != NONE,
+                );
+            }
+            if picks.len() < max_peers {
+                picks = draw_distinct(&mut self.drawn, others, max_peers, usize::MAX, rng, |_| {
+                    true
+                })
+                .into_iter()
+                .map(|pick| self.active[at(pick as usize)])
+                .collect();
+            }
+            picks
         };
         let body = self.encode_lines(&picks, now_ms);
         if body.is_empty() {
@@ -799,37 +925,6 @@ impl Registry {
         } else {
             Ok((event, Ok(Bytes::from(body))))
         }
-    }
-
-    /// `k` distinct positions below `n`, a uniform random sample in random
-    /// order. When `k` is a small part of `n` (the peer list at scale: a
-    /// thousand of a million), positions are drawn at random and a repeat
-    /// is drawn again, marked in a bitmap of `n` bits kept between queries
-    /// and cleared after each: O(k), with no allocation but the result.
-    fn sample_positions(&mut self, n: usize, k: usize, rng: &mut impl rand::Rng) -> Vec<u32> {
-        if k > n / 4 || n > u32::MAX as usize {
-            return rand::seq::index::sample(rng, n, k)
-                .into_iter()
-                .map(|pick| pick as u32)
-                .collect();
-        }
-        let words = n.div_ceil(64);
-        if self.drawn.len() < words {
-            self.drawn.resize(words, 0);
-        }
-        let mut picks = Vec::with_capacity(k);
-        while picks.len() < k {
-            let pick = rng.random_range(0..n as u32);
-            let (word, bit) = ((pick / 64) as usize, 1u64 << (pick % 64));
-            if self.drawn[word] & bit == 0 {
-                self.drawn[word] |= bit;
-                picks.push(pick);
-            }
-        }
-        for pick in &picks {
-            self.drawn[(pick / 64) as usize] = 0;
-        }
-        picks
     }
 
     /// Paces `cookie`'s PQUERYs: how long this one must wait before it is
@@ -870,7 +965,7 @@ impl Registry {
     /// records first, then the names, then the names' bytes, then the text.
     fn encode_lines(&self, slots: &[u32], now_ms: u64) -> Vec<u8> {
         struct Fields {
-            host: u32,
+            host: Host,
             flags: u8,
             address: u32,
             port: u16,
@@ -893,21 +988,15 @@ impl Registry {
                 last_registered_s: record.last_registered_s,
             })
             .collect();
-        let hosts: Vec<&str> = fields.iter().map(|f| &**self.names.get(f.host)).collect();
-        // Touch each name's first byte: brings every name in at once.
-        let touched = hosts.iter().fold(0u8, |acc, host| {
-            acc ^ host.as_bytes().first().copied().unwrap_or(0)
-        });
-        std::hint::black_box(touched);
         let mut body = Vec::with_capacity(fields.len() * 72);
-        for (f, host) in fields.iter().zip(hosts) {
+        for f in &fields {
             let address = if f.flags & V6 != 0 {
                 IpAddr::V6(*self.v6.get(f.address))
             } else {
                 IpAddr::V4(Ipv4Addr::from(f.address))
             };
             // Names are kept sanitized (see `apply_registered`).
-            body.extend_from_slice(host.as_bytes());
+            body.extend_from_slice(f.host.as_bytes(&self.names));
             write::peer_tail(
                 address,
                 f.port,
@@ -1043,7 +1132,7 @@ impl Registry {
             self.deactivate(slot);
         }
         // Kept as they go on the wire, so a peer list copies them as they are.
-        let host = self.names.intern(&*write::sanitize(host), boxed);
+        let host = Host::keep(&write::sanitize(host), &mut self.names);
         let os = self.names.intern(&*write::sanitize(os), boxed);
         let slot = match self.slot_of(cookie) {
             Some(slot) => {
@@ -1051,7 +1140,7 @@ impl Registry {
                 let record = &self.slots[slot as usize];
                 let (old_host, old_os, old_flags, old_bits) =
                     (record.host, record.os, record.flags, record.address);
-                self.names.release(old_host);
+                old_host.release(&mut self.names);
                 self.names.release(old_os);
                 if old_flags & V6 != 0 {
                     self.v6.release(old_bits);
@@ -1095,7 +1184,7 @@ impl Registry {
             deadline_ms: 0,
             registrations: Registrations::EMPTY,
             last_registered_s: 0,
-            host: 0,
+            host: Host::EMPTY,
             os: 0,
             address: 0,
             active_pos: NONE,
@@ -1192,7 +1281,7 @@ impl Registry {
         if let Ok(entry) = self.by_cookie.find_entry(cookie, |s| *s == slot) {
             entry.remove();
         }
-        self.names.release(host);
+        host.release(&mut self.names);
         self.names.release(os);
         if flags & V6 != 0 {
             self.v6.release(bits);
@@ -1297,8 +1386,10 @@ impl Registry {
                     out.extend_from_slice(&v6.octets());
                 }
             }
-            for id in [record.host, record.os] {
-                let name = self.names.get(id).as_bytes();
+            for name in [
+                record.host.as_bytes(&self.names),
+                self.names.get(record.os).as_bytes(),
+            ] {
                 out.push(name.len().min(255) as u8);
                 out.extend_from_slice(&name[..name.len().min(255)]);
             }
@@ -1354,7 +1445,7 @@ impl Registry {
             IpAddr::V4(v4) => (0, u32::from(v4)),
             IpAddr::V6(v6) => (V6, self.v6.intern(&v6, |v| *v)),
         };
-        let host = self.names.intern(&*write::sanitize(names[0]), boxed);
+        let host = Host::keep(&write::sanitize(names[0]), &mut self.names);
         let os = self.names.intern(&*write::sanitize(names[1]), boxed);
         self.slots.push(Record {
             cookie,
@@ -1755,6 +1846,40 @@ mod tests {
                 "{k}: {seen:?}"
             );
         }
+        // Inactive records among the slots are drawn past (30 of them);
+        // with more inactive records than active ones (230), positions on
+        // the active list are drawn instead: as uniform either way, and
+        // never an inactive peer.
+        for (ports, sparse) in [(102..=131, false), (132..=331, true)] {
+            let left: Vec<Cookie> = ports
+                .map(|port| register(&mut reg, port, None, T0).cookie)
+                .collect();
+            for cookie in left {
+                leave(&mut reg, cookie, T0);
+            }
+            assert_eq!(reg.active.len() * 2 < reg.slots.len(), sparse);
+            only_active_others_uniformly(&mut reg, asker, &mut rng);
+        }
+    }
+
+    fn only_active_others_uniformly(reg: &mut Registry, asker: Cookie, rng: &mut impl rand::Rng) {
+        let mut seen = std::collections::HashMap::<String, u32>::new();
+        for _ in 0..2000 {
+            let (_, body) = reg.query(asker, T0, 10, rng).unwrap();
+            let body = String::from_utf8(body.unwrap().to_vec()).unwrap();
+            let ports: std::collections::HashSet<String> = body
+                .lines()
+                .map(|line| line.split("&*").nth(2).unwrap().to_owned())
+                .collect();
+            assert_eq!(ports.len(), 10, "a sample has no repeats");
+            for port in ports {
+                let number: u16 = port.parse().unwrap();
+                assert!((2..=101).contains(&number), "only the active others");
+                *seen.entry(port).or_default() += 1;
+            }
+        }
+        assert_eq!(seen.len(), 100);
+        assert!(seen.values().all(|n| (120..=290).contains(n)), "{seen:?}");
     }
 
     #[test]
@@ -1780,8 +1905,8 @@ mod tests {
         let v6: IpAddr = "::1".parse().unwrap();
         let a = register_from(&mut reg, v6, 1, None, T0).unwrap().cookie;
         register_from(&mut reg, v6, 2, None, T0).unwrap();
-        // "h" and "Linux", once each
-        assert_eq!(reg.counts().names, 2);
+        // "Linux" once; "h" is short enough to be kept in each record
+        assert_eq!(reg.counts().names, 1);
         assert_eq!(reg.v6.len(), 1);
         leave(&mut reg, a, T0 + 1);
         let decided = reg
@@ -1794,8 +1919,48 @@ mod tests {
         for event in &decided.events {
             reg.apply(event);
         }
-        assert_eq!(reg.counts().names, 4);
+        assert_eq!(reg.counts().names, 2);
         assert_eq!(reg.view(decided.cookie, T0 + 2).unwrap().host, "other");
+        reg.check().unwrap();
+    }
+
+    #[test]
+    fn a_long_host_name_is_interned_listed_and_freed_with_its_record() {
+        let long = "a-host-name-of-forty-bytes.example.org.";
+        let mut reg = Registry::new(7200, 10, 10);
+        let asker = register(&mut reg, 1, None, T0).cookie;
+        let mut decided = reg
+            .decide_register(
+                Registrant::new(long, "Linux", 2, None, LOCAL),
+                T0,
+                cookies(),
+            )
+            .unwrap();
+        for event in &decided.events {
+            reg.apply(event);
+        }
+        // "Linux" and the long name
+        assert_eq!(reg.counts().names, 2);
+        assert_eq!(reg.view(decided.cookie, T0).unwrap().host, long);
+        let lines = list(&mut reg, asker, T0).unwrap();
+        assert!(
+            lines[0].starts_with(&format!("{long}&*127.0.0.1&*2&*")),
+            "{lines:?}"
+        );
+        // a 23-byte name is the longest kept in place
+        let fits = "twenty-three-bytes-long";
+        assert_eq!(fits.len(), 23);
+        let registrant = Registrant::new(fits, "Linux", 2, Some(decided.cookie), LOCAL);
+        decided = reg.decide_register(registrant, T0 + 1, cookies()).unwrap();
+        for event in &decided.events {
+            reg.apply(event);
+        }
+        assert_eq!(
+            reg.counts().names,
+            1,
+            "the long name went with its last use"
+        );
+        assert_eq!(reg.view(decided.cookie, T0 + 1).unwrap().host, fits);
         reg.check().unwrap();
     }
 
@@ -1857,8 +2022,8 @@ mod tests {
     }
 
     #[test]
-    fn a_record_is_64_bytes() {
-        assert_eq!(std::mem::size_of::<Record>(), 64);
+    fn a_record_is_88_bytes() {
+        assert_eq!(std::mem::size_of::<Record>(), 88);
     }
 
     #[test]
@@ -2048,7 +2213,14 @@ mod timing {
         );
         let started = std::time::Instant::now();
         for _ in 0..2000 {
-            std::hint::black_box(reg.sample_positions(999_999, 1000, &mut rng));
+            std::hint::black_box(draw_distinct(
+                &mut reg.drawn,
+                999_999,
+                1000,
+                usize::MAX,
+                &mut rng,
+                |_| true,
+            ));
         }
         eprintln!("sample alone: {:?}", started.elapsed() / 2000);
         // The text alone, from fields already at hand.
