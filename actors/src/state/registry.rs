@@ -958,11 +958,11 @@ impl Registry {
 
     /// The peer-list lines of `slots` (the active ones) at `now_ms`.
     ///
-    /// At a million peers every record, name and name's bytes is a cache
-    /// miss; read one line at a time, each line waits for three in a row.
-    /// So the fields are gathered in stages whose loads do not depend on
-    /// one another across lines, and the processor overlaps them: the
-    /// records first, then the names, then the names' bytes, then the text.
+    /// At a million peers every record is a cache miss (unless the sample
+    /// just read it); read one line at a time, each line would wait for
+    /// its own. So the fields of all the records are gathered first, in
+    /// loads that do not depend on one another and the processor overlaps,
+    /// then the text is written.
     fn encode_lines(&self, slots: &[u32], now_ms: u64) -> Vec<u8> {
         struct Fields {
             host: Host,

@@ -1080,8 +1080,18 @@ proptest! {
         } else {
             IpAddr::V4(Ipv4Addr::from(v4))
         };
-        let mut out = b"before".to_vec();
-        write::peer_fields(&host, address, port, ttl, registrations, last, &mut out);
+        let mut out = BytesMut::from(&b"before"[..]);
+        write::peer_line(
+            &PeerEntry {
+                host: host.clone(),
+                address,
+                port,
+                ttl_secs: ttl,
+                registrations_30d: registrations,
+                last_registered_unix_secs: last,
+            },
+            &mut out,
+        );
         let mut time = BytesMut::new();
         write::write_rfc3339(last, &mut time);
         let want = format!(
@@ -1094,7 +1104,7 @@ proptest! {
 
 #[test]
 fn a_peer_line_at_the_edges_of_each_field() {
-    let mut out = Vec::new();
+    let mut out = BytesMut::new();
     for (address, port, ttl, registrations, last) in [
         (Ipv4Addr::new(0, 9, 10, 99), 0, 0, 0, 0),
         (
@@ -1105,18 +1115,18 @@ fn a_peer_line_at_the_edges_of_each_field() {
             1_795_253_400,
         ),
     ] {
-        write::peer_fields(
-            "h",
-            IpAddr::V4(address),
+        let peer = PeerEntry {
+            host: "h".into(),
+            address: IpAddr::V4(address),
             port,
-            ttl,
-            registrations,
-            last,
-            &mut out,
-        );
+            ttl_secs: ttl,
+            registrations_30d: registrations,
+            last_registered_unix_secs: last,
+        };
+        write::peer_line(&peer, &mut out);
     }
     assert_eq!(
-        String::from_utf8(out).unwrap(),
+        String::from_utf8(out.to_vec()).unwrap(),
         "h&*0.9.10.99&*0&*0&*0&*1970-01-01T00:00:00Z\r\n\
          h&*100.199.200.255&*65535&*18446744073709551615&*4294967295&*2026-11-21T09:30:00Z\r\n"
     );

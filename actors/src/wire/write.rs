@@ -167,8 +167,8 @@ pub fn write_head(head: &ResponseHead, buf: &mut BytesMut) {
 /// `HOST&*ADDRESS&*PORT&*TTL&*REGISTRATIONS_30D&*LAST_REGISTERED` and CR LF.
 pub fn peer_line(peer: &PeerEntry, buf: &mut BytesMut) {
     let mut line = Vec::with_capacity(96);
-    peer_fields(
-        &peer.host,
+    line.extend_from_slice(sanitize(&peer.host).as_bytes());
+    peer_tail(
         peer.address,
         peer.port,
         peer.ttl_secs,
@@ -179,32 +179,10 @@ pub fn peer_line(peer: &PeerEntry, buf: &mut BytesMut) {
     buf.put_slice(&line);
 }
 
-/// [`peer_line`] from borrowed fields, into a `Vec` (the RS writes up to
-/// a thousand lines per reply from its records: `Vec`'s appends inline).
-pub fn peer_fields(
-    host: &str,
-    address: IpAddr,
-    port: u16,
-    ttl_secs: u64,
-    registrations_30d: u32,
-    last_registered_unix_secs: u64,
-    out: &mut Vec<u8>,
-) {
-    out.extend_from_slice(sanitize(host).as_bytes());
-    peer_tail(
-        address,
-        port,
-        ttl_secs,
-        registrations_30d,
-        last_registered_unix_secs,
-        out,
-    );
-}
-
 /// The rest of a peer-list line after its host, `&*ADDRESS` to CR LF,
 /// appended to `out`. The RS writes a thousand of these per reply at
-/// scale, so the line is built in a buffer on the stack and appended in
-/// one copy, not field by field.
+/// scale from its records (their host names kept sanitized), so each
+/// line is written in place with no copy call per field (see [`Tail`]).
 pub fn peer_tail(
     address: IpAddr,
     port: u16,
