@@ -5,7 +5,7 @@
 //! (1,000,000), `--clients N` (16), `--secs S` per rate phase (5),
 //! `--pquery-secs S` for the memory watch (60), `--quick`: write the N
 //! peers' state off line instead of filling over the wire, and measure
-//! the rates of phase 2 only). Phases:
+//! only the resident memory and phases 2 and 3). Phases:
 //!
 //! 1. fill: N REGISTERs over the wire, each from its own loopback address
 //!    (127.1.0.0 on), durable (group-committed fsync); resident bytes per
@@ -84,8 +84,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// `--quick`: N peers written off line, then the baseline, KEEPALIVE and
-/// PQUERY rates.
+/// `--quick`: N peers written off line, then the resident memory and
+/// phases 2 and 3.
 fn quick(
     rt: &tokio::runtime::Runtime,
     baseline: std::net::SocketAddr,
@@ -103,23 +103,17 @@ fn quick(
         rss >> 20,
         rss as f64 / f64::from(peers)
     );
-    let base_phase = Phase::new(baseline, clients, secs, OK, |_| {
-        b"KEEPALIVE&*P2P-DI/1.0&*1&*peer&*Linux\r\n".to_vec()
-    });
-    let base = run(rt, &base_phase);
-    let keepalives = run(
-        rt,
-        &Phase::new(rs.addr, clients, secs, OK, keepalive(cookies.clone())),
-    );
-    let pqueries = run(
-        rt,
-        &Phase::new(rs.addr, clients, secs, OK, pquery(cookies.clone())),
-    );
+    let Rates {
+        base1,
+        base2,
+        keepalives,
+        pqueries,
+    } = rates(rt, baseline, rs.addr, clients, secs, &cookies);
+    let base = (base1.rate + base2.rate) / 2.0;
     println!(
-        "baseline {:.0} /s, KEEPALIVE {:.0} /s ({:.2}), PQUERY {:.0} /s ({:.2} of KEEPALIVE; p50 {:.1} ms, p99 {:.1} ms)",
-        base.rate,
+        "baseline {base:.0} /s (mean of 2), KEEPALIVE {:.0} /s ({:.2}), PQUERY {:.0} /s ({:.2} of KEEPALIVE; p50 {:.1} ms, p99 {:.1} ms)",
         keepalives.rate,
-        keepalives.rate / base.rate,
+        keepalives.rate / base,
         pqueries.rate,
         pqueries.rate / keepalives.rate,
         ms(pqueries.percentile(0.5)),
@@ -132,6 +126,43 @@ fn quick(
         with / alone
     );
     drop(rs);
+}
+
+/// Phase 2's loads: the baseline before and after KEEPALIVE and PQUERY.
+struct Rates {
+    base1: Load,
+    base2: Load,
+    keepalives: Load,
+    pqueries: Load,
+}
+
+fn rates(
+    rt: &tokio::runtime::Runtime,
+    baseline: std::net::SocketAddr,
+    addr: std::net::SocketAddr,
+    clients: usize,
+    secs: f64,
+    cookies: &Arc<Vec<u64>>,
+) -> Rates {
+    let base_phase = Phase::new(baseline, clients, secs, OK, |_| {
+        b"KEEPALIVE&*P2P-DI/1.0&*1&*peer&*Linux\r\n".to_vec()
+    });
+    let base1 = run(rt, &base_phase);
+    let keepalives = run(
+        rt,
+        &Phase::new(addr, clients, secs, OK, keepalive(cookies.clone())),
+    );
+    let pqueries = run(
+        rt,
+        &Phase::new(addr, clients, secs, OK, pquery(cookies.clone())),
+    );
+    let base2 = run(rt, &base_phase);
+    Rates {
+        base1,
+        base2,
+        keepalives,
+        pqueries,
+    }
 }
 
 /// The KEEPALIVE rate of `others` clients alone and beside one peer
@@ -199,19 +230,12 @@ fn main() {
     let disk_per_peer = dir_bytes(&state) as f64 / f64::from(peers);
 
     // 2. rates against the baseline
-    let base_phase = Phase::new(baseline, clients, secs, OK, |_| {
-        b"KEEPALIVE&*P2P-DI/1.0&*1&*peer&*Linux\r\n".to_vec()
-    });
-    let base1 = run(&rt, &base_phase);
-    let keepalives = run(
-        &rt,
-        &Phase::new(rs.addr, clients, secs, OK, keepalive(cookies.clone())),
-    );
-    let pqueries = run(
-        &rt,
-        &Phase::new(rs.addr, clients, secs, OK, pquery(cookies.clone())),
-    );
-    let base2 = run(&rt, &base_phase);
+    let Rates {
+        base1,
+        base2,
+        keepalives,
+        pqueries,
+    } = rates(&rt, baseline, rs.addr, clients, secs, &cookies);
     let base = (base1.rate + base2.rate) / 2.0;
 
     // 3. one peer looping PQUERY beside 15 KEEPALIVE clients

@@ -24,7 +24,7 @@
 //! list of active slots, and a timing wheel of deadlines by second. OS
 //! names, longer host names and IPv6 addresses are interned with reference
 //! counts, so a name shared by many peers is kept once. A peer costs about
-//! 125 bytes in all at a million peers; see `cargo bench --bench
+//! 120 bytes in all at a million peers; see `cargo bench --bench
 //! rs_scale`.
 //!
 //! A peer list at scale is a sample drawn slot by slot: each line reads one
