@@ -440,24 +440,11 @@ fn print_config_prints_a_config_that_loads() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let path = dir.path().join("printed.ron");
-    std::fs::write(&path, &out.stdout).unwrap();
     let text = text(&out.stdout);
     assert!(text.contains("ttl_secs: 7200"), "{text}");
     assert!(text.contains("65423"), "{text}");
     // it loads back: start an RS from it (on an ephemeral port)
-    let rs = Daemon::start(
-        &[
-            "rs",
-            "--config",
-            path.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            "st",
-        ],
-        dir.path(),
-    );
+    let rs = start_rs_with(dir.path(), &text);
     register(rs.addr, "x", 1);
 }
 
