@@ -368,18 +368,20 @@ pub fn commit_grouped(dir: &Path, batch: &[Pending]) -> Vec<Result<LocalDocument
     if outcomes.iter().any(Result::is_ok) {
         sync(&mut outcomes);
     }
-    let titles: Vec<(RfcNumber, String)> = batch
+    let titles: Vec<String> = batch.iter().map(|p| clean_title(&p.title)).collect();
+    let shown: Vec<(RfcNumber, &str)> = batch
         .iter()
+        .zip(&titles)
         .zip(&outcomes)
         .filter(|(_, outcome)| outcome.is_ok())
-        .map(|(p, _)| (p.number, clean_title(&p.title)))
+        .map(|((p, title), _)| (p.number, title.as_str()))
         .collect();
-    let shown: Vec<(RfcNumber, &str)> = titles.iter().map(|(n, t)| (*n, t.as_str())).collect();
     let appended = append_titles(dir, &shown);
     batch
         .iter()
+        .zip(titles)
         .zip(outcomes)
-        .map(|(pending, outcome)| {
+        .map(|((pending, title), outcome)| {
             if let Err(err) = outcome {
                 let _ = fs::remove_file(&pending.temp);
                 return Err(err);
@@ -392,7 +394,7 @@ pub fn commit_grouped(dir: &Path, batch: &[Pending]) -> Vec<Result<LocalDocument
             }
             Ok(LocalDocument {
                 number: pending.number,
-                title: clean_title(&pending.title),
+                title,
                 bytes: pending.length,
             })
         })
