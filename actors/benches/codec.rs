@@ -1,9 +1,11 @@
 //! Decoding and encoding throughput of the `&*` codecs: requests, a
 //! 60-record RFC index and a 400 KB document, in messages and bytes per
-//! second. Run with `cargo bench -p p2p-di-actors --bench codec`.
+//! second (divan: pure Rust, so it builds for every target). Run with
+//! `cargo bench -p p2p-di-actors --bench codec`.
 
 use bytes::{Bytes, BytesMut};
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use divan::counter::{BytesCount, ItemsCount};
+use divan::Bencher;
 use p2p_di_actors::wire::parse::Role;
 use p2p_di_actors::wire::{
     write, Incoming, IndexRecord, Origin, Outgoing, Request, RequestCodec, ResponseCodec,
@@ -108,90 +110,109 @@ fn role_of(request: &Request) -> Role {
     }
 }
 
-fn bench_requests(c: &mut Criterion) {
-    let requests = requests();
-    let wire: Vec<Bytes> = requests.iter().map(write::request_bytes).collect();
-    let bytes: usize = wire.iter().map(Bytes::len).sum();
-    let mut group = c.benchmark_group("requests");
-    group.throughput(Throughput::Elements(requests.len() as u64));
-    group.bench_function("decode", |b| {
-        b.iter(|| {
-            for (head, request) in wire.iter().zip(&requests) {
-                let mut codec = RequestCodec::new(role_of(request), WireLimits::default());
-                let mut buf = BytesMut::from(&head[..]);
-                black_box(codec.decode(&mut buf).ok());
-            }
-        })
-    });
-    group.bench_function("encode", |b| {
-        let mut buf = BytesMut::with_capacity(1024);
-        b.iter(|| {
-            buf.clear();
-            for request in &requests {
-                write::write_request(black_box(request), &mut buf);
-            }
-        })
-    });
-    group.throughput(Throughput::Bytes(bytes as u64));
-    group.bench_function("decode_bytes", |b| {
-        b.iter(|| {
-            for (head, request) in wire.iter().zip(&requests) {
-                let mut codec = RequestCodec::new(role_of(request), WireLimits::default());
-                let mut buf = BytesMut::from(&head[..]);
-                black_box(codec.decode(&mut buf).ok());
-            }
-        })
-    });
-    group.finish();
+fn main() {
+    divan::main();
 }
 
-fn bench_response(c: &mut Criterion, name: &str, reply: Reply, request: Request) {
+/// Each request kind once per iteration, by items and by bytes.
+mod requests {
+    use super::*;
+
+    fn wire() -> (Vec<Request>, Vec<Bytes>, usize) {
+        let requests = requests();
+        let wire: Vec<Bytes> = requests.iter().map(write::request_bytes).collect();
+        let bytes = wire.iter().map(Bytes::len).sum();
+        (requests, wire, bytes)
+    }
+
+    #[divan::bench]
+    fn decode(bencher: Bencher) {
+        let (requests, wire, bytes) = wire();
+        bencher
+            .counter(ItemsCount::new(requests.len()))
+            .counter(BytesCount::new(bytes))
+            .bench_local(|| {
+                for (head, request) in wire.iter().zip(&requests) {
+                    let mut codec = RequestCodec::new(role_of(request), WireLimits::default());
+                    let mut buf = BytesMut::from(&head[..]);
+                    black_box(codec.decode(&mut buf).ok());
+                }
+            });
+    }
+
+    #[divan::bench]
+    fn encode(bencher: Bencher) {
+        let (requests, _, bytes) = wire();
+        let mut buf = BytesMut::with_capacity(1024);
+        bencher
+            .counter(ItemsCount::new(requests.len()))
+            .counter(BytesCount::new(bytes))
+            .bench_local(|| {
+                buf.clear();
+                for request in &requests {
+                    write::write_request(black_box(request), &mut buf);
+                }
+            });
+    }
+}
+
+/// A whole response decoded (from a fresh buffer each time) and encoded.
+fn bench_response(bencher: Bencher, reply: Reply, request: Request, decoding: bool) {
     let wire = encoded(&reply);
-    let mut group = c.benchmark_group(name);
-    group.throughput(Throughput::Bytes(wire.len() as u64));
-    group.bench_function("decode", |b| {
-        b.iter_batched(
-            || BytesMut::from(&wire[..]),
-            |buf| black_box(decode(&request, buf)),
-            BatchSize::SmallInput,
-        )
-    });
-    group.bench_function("encode", |b| {
+    let bencher = bencher
+        .counter(ItemsCount::new(1usize))
+        .counter(BytesCount::new(wire.len()));
+    if decoding {
+        bencher
+            .with_inputs(|| BytesMut::from(&wire[..]))
+            .bench_local_values(|buf| black_box(decode(&request, buf)));
+    } else {
         let mut codec = RequestCodec::new(Role::Peer, WireLimits::default());
         let mut buf = BytesMut::with_capacity(wire.len());
-        b.iter(|| {
+        bencher.bench_local(|| {
             buf.clear();
             encode(&mut codec, &reply, &mut buf);
             black_box(buf.len())
-        })
-    });
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("decode_messages", |b| {
-        b.iter_batched(
-            || BytesMut::from(&wire[..]),
-            |buf| black_box(decode(&request, buf)),
-            BatchSize::SmallInput,
-        )
-    });
-    group.finish();
+        });
+    }
 }
 
-fn bench_index(c: &mut Criterion) {
-    bench_response(
-        c,
-        "index_60",
-        index_reply(),
-        Request::IndexQuery { origin: origin() },
-    );
+/// An RFC index of 60 records.
+mod index_60 {
+    use super::*;
+
+    #[divan::bench]
+    fn decode(bencher: Bencher) {
+        let request = Request::IndexQuery { origin: origin() };
+        bench_response(bencher, index_reply(), request, true);
+    }
+
+    #[divan::bench]
+    fn encode(bencher: Bencher) {
+        let request = Request::IndexQuery { origin: origin() };
+        bench_response(bencher, index_reply(), request, false);
+    }
 }
 
-fn bench_document(c: &mut Criterion) {
-    let request = Request::GetRfc {
-        number: 9264,
-        origin: origin(),
-    };
-    bench_response(c, "document_400k", document_reply(), request);
-}
+/// A 400 KB document: decoding costs its head (the body is a slice of the
+/// receive buffer), encoding a copy.
+mod document_400k {
+    use super::*;
 
-criterion_group!(benches, bench_requests, bench_index, bench_document);
-criterion_main!(benches);
+    fn request() -> Request {
+        Request::GetRfc {
+            number: 9264,
+            origin: origin(),
+        }
+    }
+
+    #[divan::bench]
+    fn decode(bencher: Bencher) {
+        bench_response(bencher, document_reply(), request(), true);
+    }
+
+    #[divan::bench]
+    fn encode(bencher: Bencher) {
+        bench_response(bencher, document_reply(), request(), false);
+    }
+}

@@ -224,7 +224,7 @@ pub struct RsConfig {
     pub limits: ServerLimits,
     /// Address and port of the admin endpoint (status, metrics, the peer
     /// table; docs/ADMIN.md); port 0 takes a free one, which `p2p-di ctl`
-    /// finds in the state folder's lock file. `None`: no admin endpoint.
+    /// finds in the state folder's note (`admin`). `None`: no admin endpoint.
     pub admin_listen: Option<SocketAddr>,
     /// Bearer token the admin endpoint requires; must be set when
     /// `admin_listen` is not a loopback address.
@@ -414,7 +414,7 @@ pub struct PeerConfig {
     pub stats_interval_secs: u64,
     /// Address and port of the admin endpoint (status, metrics, index,
     /// transfers, downloads; docs/ADMIN.md); port 0 takes a free one, which
-    /// `p2p-di ctl` finds in the RFC folder's lock file. `None`: no admin
+    /// `p2p-di ctl` finds in the RFC folder's note (`.p2p-di.admin`). `None`: no admin
     /// endpoint.
     pub admin_listen: Option<SocketAddr>,
     /// Bearer token the admin endpoint requires; must be set when

@@ -13,6 +13,10 @@
 //!   RFC folder worker, and grouped syncing of downloads.
 //! - [`metrics`]: the Prometheus metrics both daemons count.
 //! - [`client`]: one client exchange (connect, request, response).
+//! - [`lock`]: one daemon per folder, and the note tools read beside it.
+//! - [`sys`]: platform code, one module per concern (durability,
+//!   descriptors, listening sockets, signals, readiness); the only place
+//!   with a `cfg` for the platform.
 //! - [`supervise`]: supervision with restart intensity; panics included.
 //! - [`fault`]: named panic points for the tests (a cargo feature).
 //! - [`config`]: serde configs and RON loading.
@@ -50,12 +54,14 @@
 pub mod client;
 pub mod config;
 pub mod fault;
+pub mod lock;
 pub mod metrics;
 pub mod peer;
 pub mod rs;
 pub mod server;
 pub mod state;
 pub mod supervise;
+pub mod sys;
 pub mod wire;
 
 /// Milliseconds since the Unix epoch, now: the one clock the actors read

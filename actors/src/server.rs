@@ -162,7 +162,7 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    socket.set_reuseaddr(true)?;
+    crate::sys::socket::prepare_listener(&socket)?;
     socket.bind(addr)?;
     socket.listen(backlog)
 }
@@ -170,20 +170,21 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 /// The connection limit the descriptors allow: each connection needs
 /// `per_connection` descriptors, and `reserved` are kept for everything
 /// else (files, the journal, downloads, refusals). Returns the limit and
-/// the soft descriptor limit it was derived from.
+/// the descriptor limit it was derived from (`None` where the platform has
+/// no per-process limit: then the configured limit stands).
 pub fn connection_budget(
     configured: usize,
     per_connection: usize,
     reserved: usize,
-) -> (usize, u64) {
-    let nofile = rlimit::getrlimit(rlimit::Resource::NOFILE)
-        .map(|(soft, _)| soft)
-        .unwrap_or(1024);
+) -> (usize, Option<u64>) {
+    let Some(nofile) = crate::sys::descriptors::limit() else {
+        return (configured, None);
+    };
     let spare = usize::try_from(nofile)
         .unwrap_or(usize::MAX)
         .saturating_sub(reserved);
     let budget = (spare / per_connection.max(1)).max(1);
-    (configured.min(budget), nofile)
+    (configured.min(budget), Some(nofile))
 }
 
 /// What a server counts to enforce its limits, and the uploads it runs.
@@ -293,16 +294,6 @@ impl Drop for Refusing {
     }
 }
 
-/// A descriptor held in reserve, freed when `accept` runs out of them so
-/// that one connection can still be taken off the queue and refused.
-fn reserve_descriptor() -> Option<std::fs::File> {
-    std::fs::File::open("/dev/null").ok()
-}
-
-fn out_of_descriptors(err: &io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(code) if code == 24 || code == 23) // EMFILE, ENFILE
-}
-
 /// The listener actor: accepts connections and starts their sessions.
 /// Supervised: the listening socket outlives a restart of the actor, which
 /// only builds its accept stream again.
@@ -409,7 +400,7 @@ impl<S: Service> Actor for Listener<S> {
     fn started(&mut self, ctx: &mut Self::Context) {
         let state = (
             self.listener.clone(),
-            reserve_descriptor(),
+            crate::sys::descriptors::reserve(),
             self.refusal.clone(),
         );
         let accepted =
@@ -417,7 +408,7 @@ impl<S: Service> Actor for Listener<S> {
                 let result = listener.accept().await;
                 match &result {
                     Ok(_) => {}
-                    Err(err) if out_of_descriptors(err) => {
+                    Err(err) if crate::sys::descriptors::exhausted(err) => {
                         // Free the reserve to take one connection off the queue,
                         // read its request, answer 503 and close, so clients do
                         // not wait in the kernel's queue; then give sessions time
@@ -428,7 +419,7 @@ impl<S: Service> Actor for Listener<S> {
                             let _ = stream.try_read(&mut request);
                             let _ = stream.try_write(&refusal);
                         }
-                        reserve = reserve_descriptor();
+                        reserve = crate::sys::descriptors::reserve();
                         actix_rt::time::sleep(Duration::from_millis(10)).await;
                     }
                     Err(_) => actix_rt::time::sleep(Duration::from_millis(50)).await,

@@ -1,5 +1,5 @@
 //! Group syncing: documents committed at the same time on one filesystem
-//! share its flushes.
+//! share its flushes, where the platform can flush a filesystem whole.
 //!
 //! Syncing each downloaded file and then its folder costs two device
 //! flushes per document, whatever else is being written; with many small
@@ -10,10 +10,9 @@
 //! after it asked has finished, so everything it wrote before asking is on
 //! the device.
 
+use crate::sys;
 use std::collections::HashMap;
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 
@@ -82,40 +81,19 @@ impl SyncGroup {
     }
 }
 
-/// The process's group for the filesystem holding `dir`.
-pub fn group_of(dir: &Path) -> io::Result<Arc<SyncGroup>> {
+/// The process's group for the filesystem holding `dir`, where the
+/// platform can flush a whole filesystem ([`sys::durable::flush_filesystem`]);
+/// `None` elsewhere, where files are synced one by one.
+pub fn group_of(dir: &Path) -> io::Result<Option<Arc<SyncGroup>>> {
     static GROUPS: OnceLock<Mutex<HashMap<u64, Arc<SyncGroup>>>> = OnceLock::new();
-    let device = std::fs::metadata(dir)?.dev();
+    let Some(filesystem) = sys::durable::flushable_filesystem(dir)? else {
+        return Ok(None);
+    };
     let mut groups = GROUPS
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    Ok(groups.entry(device).or_default().clone())
-}
-
-/// Flushes the whole filesystem that holds `dir` to its device.
-pub fn sync_filesystem(dir: &Path) -> io::Result<()> {
-    let folder = File::open(dir)?;
-    sync_filesystem_of(&folder)
-}
-
-#[cfg(target_os = "linux")]
-fn sync_filesystem_of(file: &File) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: syncfs(2) on a descriptor we own for the whole call.
-    if unsafe { libc::syncfs(file.as_raw_fd()) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn sync_filesystem_of(_: &File) -> io::Result<()> {
-    // No syncfs: sync(2) flushes every filesystem, which covers ours.
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
-    Ok(())
+    Ok(Some(groups.entry(filesystem).or_default().clone()))
 }
 
 #[cfg(test)]
@@ -189,10 +167,19 @@ mod tests {
     }
 
     #[test]
-    fn a_real_filesystem_syncs() {
+    fn one_filesystem_has_one_group_where_it_can_be_flushed_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let group = group_of(dir.path()).unwrap();
-        group.sync(|| sync_filesystem(dir.path())).unwrap();
-        assert!(Arc::ptr_eq(&group, &group_of(dir.path()).unwrap()));
+        match group_of(dir.path()).unwrap() {
+            Some(group) => {
+                group
+                    .sync(|| sys::durable::flush_filesystem(dir.path()))
+                    .unwrap();
+                let again = group_of(dir.path()).unwrap().unwrap();
+                assert!(Arc::ptr_eq(&group, &again));
+            }
+            None => assert!(sys::durable::flushable_filesystem(dir.path())
+                .unwrap()
+                .is_none()),
+        }
     }
 }

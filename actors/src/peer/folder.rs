@@ -1,5 +1,5 @@
 //! The RFC folder: `rfcNNNN.txt` documents, `titles.tsv`, and dotfiles
-//! (temporary downloads, the saved cookie, the lock).
+//! (temporary downloads, the saved cookie; the lock is [`crate::lock`]'s).
 //!
 //! The functions here block. Actors never call them on their thread: they
 //! go through a [`Folder`], a worker thread that runs every folder
@@ -9,6 +9,7 @@
 
 use super::durable;
 use crate::config::SyncMode;
+use crate::sys;
 use crate::wire::RfcNumber;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -21,8 +22,6 @@ use tokio::sync::oneshot;
 pub const TITLES: &str = "titles.tsv";
 /// The saved cookie's file name.
 pub const COOKIE_FILE: &str = ".p2p-di-cookie";
-/// The lock file's name: one peer per RFC folder.
-pub const LOCK_FILE: &str = ".p2p-di.lock";
 
 /// The file name of RFC `number`.
 pub fn file_name(number: RfcNumber) -> String {
@@ -205,64 +204,6 @@ pub fn partial_path(dir: &Path, number: RfcNumber) -> PathBuf {
     ))
 }
 
-/// Why the folder cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    /// Another peer holds the folder.
-    #[error("RFC folder {dir} is in use by another peer (it holds {lock})")]
-    InUse {
-        /// The folder.
-        dir: PathBuf,
-        /// The lock file.
-        lock: PathBuf,
-    },
-    /// The folder or the lock file could not be made.
-    #[error("RFC folder {dir}: {source}")]
-    Io {
-        /// The folder.
-        dir: PathBuf,
-        /// Why.
-        source: io::Error,
-    },
-}
-
-/// Creates `dir` if missing (`true` when it did) and takes its lock, held
-/// while the returned file is open: one peer per folder, since two would
-/// share a cookie and a folder's downloads.
-pub fn lock(dir: &Path) -> Result<(File, bool), LockError> {
-    let io = |source| LockError::Io {
-        dir: dir.to_owned(),
-        source,
-    };
-    let created = !dir.exists();
-    fs::create_dir_all(dir).map_err(io)?;
-    let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => Ok((file, created)),
-        Err(fs::TryLockError::WouldBlock) => Err(LockError::InUse {
-            dir: dir.to_owned(),
-            lock: path,
-        }),
-        Err(fs::TryLockError::Error(err)) => Err(io(err)),
-    }
-}
-
-/// Replaces what a held lock file says with `note` (e.g. where the
-/// daemon's admin endpoint listens, for `p2p-di ctl`); an empty note
-/// clears it.
-pub fn write_lock_note(lock: &File, note: &str) -> io::Result<()> {
-    let mut lock = lock;
-    lock.set_len(0)?;
-    io::Seek::seek(&mut lock, io::SeekFrom::Start(0))?;
-    lock.write_all(note.as_bytes())
-}
-
 fn read_prefix(path: &Path, limit: u64) -> io::Result<String> {
     let mut bytes = Vec::new();
     File::open(path)?.take(limit).read_to_end(&mut bytes)?;
@@ -303,8 +244,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SaveError + '_ {
 }
 
 /// Makes the downloaded, synced temporary file `temp` RFC `number`: its
-/// length checked against `length`, renamed into place, the folder synced;
-/// then its title appended to `titles.tsv`. On any failure the temporary
+/// length checked against `length`, renamed into place durably
+/// ([`sys::durable::rename`]); then its title appended to `titles.tsv`. On any failure the temporary
 /// file is removed and nothing else has changed.
 pub fn commit(
     dir: &Path,
@@ -313,13 +254,7 @@ pub fn commit(
     title: &str,
     length: u64,
 ) -> Result<LocalDocument, SaveError> {
-    let result = (|| {
-        check_length(temp, length)?;
-        place(dir, temp, number)?;
-        File::open(dir)
-            .and_then(|folder| folder.sync_all())
-            .map_err(io_err(dir))
-    })();
+    let result = check_length(temp, length).and_then(|()| place_durably(dir, temp, number));
     if let Err(err) = result {
         let _ = fs::remove_file(temp);
         return Err(err);
@@ -334,39 +269,44 @@ pub fn commit(
 }
 
 /// Commits, with [`SyncMode::Grouped`], temporary files that were written
-/// but not synced: their lengths checked, one grouped sync of the
-/// filesystem (the files' data), the renames, another (the folder), then
-/// the titles in one append. Each outcome is in the order of `batch`.
+/// but not synced: their lengths checked; where the platform has a cheap
+/// whole-filesystem flush, one grouped flush (the files' data), the
+/// renames, another (the folder); elsewhere each file synced and renamed
+/// durably; then the titles in one append. Each outcome is in the order of
+/// `batch`.
 pub fn commit_grouped(dir: &Path, batch: &[Pending]) -> Vec<Result<LocalDocument, SaveError>> {
     let mut outcomes: Vec<Result<(), SaveError>> = batch
         .iter()
         .map(|p| check_length(&p.temp, p.length))
         .collect();
-    let group = durable::group_of(dir).map_err(|err| err.to_string());
-    let sync = |outcomes: &mut Vec<Result<(), SaveError>>| {
-        let synced = match &group {
-            Ok(group) => group.sync(|| durable::sync_filesystem(dir)),
-            Err(err) => Err(io::Error::other(err.clone())),
-        };
-        if let Err(err) = synced {
-            for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
-                *outcome = Err(SaveError::Io {
-                    path: dir.to_owned(),
-                    source: io::Error::new(err.kind(), err.to_string()),
-                });
+    match durable::group_of(dir) {
+        Ok(Some(group)) => {
+            let sync = |outcomes: &mut Vec<Result<(), SaveError>>| {
+                if let Err(err) = group.sync(|| sys::durable::flush_filesystem(dir)) {
+                    fail_all(outcomes, dir, &err);
+                }
+            };
+            if outcomes.iter().any(Result::is_ok) {
+                sync(&mut outcomes);
+            }
+            for (pending, outcome) in batch.iter().zip(outcomes.iter_mut()) {
+                if outcome.is_ok() {
+                    *outcome = place(dir, &pending.temp, pending.number);
+                }
+            }
+            if outcomes.iter().any(Result::is_ok) {
+                sync(&mut outcomes);
             }
         }
-    };
-    if outcomes.iter().any(Result::is_ok) {
-        sync(&mut outcomes);
-    }
-    for (pending, outcome) in batch.iter().zip(outcomes.iter_mut()) {
-        if outcome.is_ok() {
-            *outcome = place(dir, &pending.temp, pending.number);
+        Ok(None) => {
+            for (pending, outcome) in batch.iter().zip(outcomes.iter_mut()) {
+                if outcome.is_ok() {
+                    *outcome = sync_file(&pending.temp)
+                        .and_then(|()| place_durably(dir, &pending.temp, pending.number));
+                }
+            }
         }
-    }
-    if outcomes.iter().any(Result::is_ok) {
-        sync(&mut outcomes);
+        Err(err) => fail_all(&mut outcomes, dir, &err),
     }
     let titles: Vec<String> = batch.iter().map(|p| clean_title(&p.title)).collect();
     let shown: Vec<(RfcNumber, &str)> = batch
@@ -428,10 +368,38 @@ fn check_length(temp: &Path, length: u64) -> Result<(), SaveError> {
     }
 }
 
-/// Renames `temp` into place as RFC `number`.
+/// Marks every outcome still good as failed by `err`, a failure of the
+/// folder as a whole.
+fn fail_all(outcomes: &mut [Result<(), SaveError>], dir: &Path, err: &io::Error) {
+    for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
+        *outcome = Err(SaveError::Io {
+            path: dir.to_owned(),
+            source: io::Error::new(err.kind(), err.to_string()),
+        });
+    }
+}
+
+/// Syncs a written file's bytes (opened for writing: Windows flushes only
+/// through a handle that may write).
+fn sync_file(path: &Path) -> Result<(), SaveError> {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|file| file.sync_all())
+        .map_err(io_err(path))
+}
+
+/// Renames `temp` into place as RFC `number`; durable once the folder is
+/// flushed.
 fn place(dir: &Path, temp: &Path, number: RfcNumber) -> Result<(), SaveError> {
     let final_path = dir.join(file_name(number));
     fs::rename(temp, &final_path).map_err(io_err(&final_path))
+}
+
+/// Renames `temp` into place as RFC `number`, durably.
+fn place_durably(dir: &Path, temp: &Path, number: RfcNumber) -> Result<(), SaveError> {
+    let final_path = dir.join(file_name(number));
+    sys::durable::rename(temp, &final_path).map_err(io_err(&final_path))
 }
 
 fn clean_title(title: &str) -> String {
@@ -491,7 +459,8 @@ pub fn write_cookie(dir: &Path, rs: &str, cookie: u64) -> io::Result<()> {
     let mut file = File::create(&temp)?;
     file.write_all(format!("{rs}\t{cookie}\n").as_bytes())?;
     file.sync_all()?;
-    fs::rename(&temp, dir.join(COOKIE_FILE))
+    drop(file);
+    sys::durable::rename(&temp, &dir.join(COOKIE_FILE))
 }
 
 enum Op {
@@ -789,17 +758,6 @@ mod tests {
         assert_eq!(read_titles(dir.path()).len(), 20);
         // What follows a batch still runs, in order.
         assert_eq!(folder.scan().await.unwrap().documents.len(), 20);
-    }
-
-    #[test]
-    fn a_second_lock_on_a_folder_is_refused_naming_the_lock_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let folder = dir.path().join("rfcs");
-        let (_held, created) = lock(&folder).unwrap();
-        assert!(created);
-        let err = lock(&folder).unwrap_err().to_string();
-        assert!(err.contains("in use by another peer"), "{err}");
-        assert!(err.contains(".p2p-di.lock"), "{err}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod link;
 pub mod store;
 
 use crate::config::PeerConfig;
+use crate::lock::{FolderLock, LockError};
 use crate::metrics::Metrics;
 use crate::server::{self, Answer, Listener, Service, SharedBucket};
 use crate::state::index::{Holder, IndexLimits};
@@ -45,9 +46,14 @@ pub enum PeerError {
     /// The configuration is invalid.
     #[error("config: {0}")]
     Config(String),
-    /// The RFC folder could not be used.
-    #[error(transparent)]
-    Lock(#[from] folder::LockError),
+    /// Another peer holds the RFC folder.
+    #[error("RFC folder {dir} is in use by another peer (it holds {lock})")]
+    InUse {
+        /// The folder.
+        dir: String,
+        /// Its lock file.
+        lock: std::path::PathBuf,
+    },
     /// The RFC folder could not be read.
     #[error("RFC folder {dir}: {source}")]
     Folder {
@@ -118,14 +124,14 @@ pub struct PeerHandle {
     /// addresses is not).
     _listener: Addr<Listener<PeerService>>,
     /// The RFC folder's lock, held while the peer runs.
-    _lock: std::fs::File,
+    lock: FolderLock,
 }
 
 impl PeerHandle {
-    /// Replaces what the RFC folder's lock file says with `note` (for
-    /// tools that look for this peer).
-    pub fn note_in_lock(&self, note: &str) -> std::io::Result<()> {
-        folder::write_lock_note(&self._lock, note)
+    /// Replaces the RFC folder's note (where tools find this peer's admin
+    /// endpoint); an empty note removes it.
+    pub fn note(&self, note: &str) -> std::io::Result<()> {
+        self.lock.note(note)
     }
 }
 
@@ -174,7 +180,13 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
     };
     // Before anything runs: one peer per folder, no leftovers of
     // interrupted downloads, and what the folder holds.
-    let (lock, created) = folder::lock(&dir)?;
+    let (lock, created) = FolderLock::take(&dir, crate::lock::PEER).map_err(|err| match err {
+        LockError::InUse { lock } => PeerError::InUse {
+            dir: shown.clone(),
+            lock,
+        },
+        LockError::Io { source, .. } => folder_err(source),
+    })?;
     if created {
         warn!(log, "RFC folder created"; "dir" => &shown);
     }
@@ -289,6 +301,6 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
         metrics,
         uploads: listener.clone().recipient(),
         _listener: listener,
-        _lock: lock,
+        lock,
     })
 }

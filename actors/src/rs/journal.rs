@@ -95,7 +95,7 @@ pub enum JournalError {
 impl JournalError {
     /// Whether the disk refused a write for want of space.
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, JournalError::Io { source, .. } if source.raw_os_error() == Some(28))
+        matches!(self, JournalError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull)
     }
 }
 
@@ -699,10 +699,9 @@ fn encode_all(events: &[(u64, Event)]) -> Vec<u8> {
     out
 }
 
+/// Makes the files created in `dir` so far survive a power cut.
 fn sync_dir(dir: &Path) -> Result<(), JournalError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+    crate::sys::durable::sync_dir(dir).map_err(io_err(dir))
 }
 
 /// A snapshot being written.
@@ -835,7 +834,7 @@ impl Writer {
         // A failure of an earlier episode may have left the cut undone.
         self.cut_back()?;
         let written = if crate::fault::take("journal.disk-full") {
-            Err(std::io::Error::from_raw_os_error(28))
+            Err(std::io::Error::from(std::io::ErrorKind::StorageFull))
         } else {
             self.file.write_all(buf)
         };
@@ -967,8 +966,7 @@ impl Writer {
                 .and_then(|()| compaction.file.sync_all())
                 .map_err(io_err(&tmp))?;
             let snapshot = self.dir.join(SNAPSHOT);
-            fs::rename(&tmp, &snapshot).map_err(io_err(&snapshot))?;
-            sync_dir(&self.dir)?;
+            crate::sys::durable::rename(&tmp, &snapshot).map_err(io_err(&snapshot))?;
             Ok(Compacted {
                 generation: compaction.generation,
                 records: compaction.records,

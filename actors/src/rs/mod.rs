@@ -13,6 +13,7 @@ pub mod registry;
 pub mod sweeper;
 
 use crate::config::RsConfig;
+use crate::lock::{FolderLock, LockError};
 use crate::metrics::Metrics;
 use crate::server::{self, Answer, Listener, Service};
 use crate::supervise::{fatal_channel, FatalReceiver, Supervision};
@@ -46,38 +47,16 @@ pub enum RsError {
         source: std::io::Error,
     },
     /// Another registration server holds the state folder.
-    #[error("state folder {dir} is in use by another registration server (it holds {dir}/lock)")]
+    #[error("state folder {dir} is in use by another registration server (it holds {lock})")]
     InUse {
         /// The folder.
         dir: String,
+        /// Its lock file.
+        lock: std::path::PathBuf,
     },
     /// The configuration is invalid.
     #[error("config: {0}")]
     Config(String),
-}
-
-/// Takes the state folder's lock, so two servers never write one journal.
-fn lock_state(dir: &std::path::Path) -> Result<std::fs::File, RsError> {
-    let shown = dir.display().to_string();
-    let io = |source: std::io::Error| RsError::State {
-        dir: shown.clone(),
-        source: JournalError::Io {
-            path: dir.join("lock"),
-            source: std::sync::Arc::new(source),
-        },
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(RsError::InUse { dir: shown.clone() }),
-        Err(std::fs::TryLockError::Error(err)) => Err(io(err)),
-    }
 }
 
 /// The RS as a [`Service`]: requests become registry messages.
@@ -159,14 +138,14 @@ pub struct RsHandle {
     _sweeper: Addr<SweeperActor>,
     _listener: Addr<Listener<RsService>>,
     /// The state folder's lock, held while the server runs.
-    _lock: std::fs::File,
+    lock: FolderLock,
 }
 
 impl RsHandle {
-    /// Replaces what the state folder's lock file says with `note` (for
-    /// tools that look for this server).
-    pub fn note_in_lock(&self, note: &str) -> std::io::Result<()> {
-        crate::peer::folder::write_lock_note(&self._lock, note)
+    /// Replaces the state folder's note (where tools find this server's
+    /// admin endpoint); an empty note removes it.
+    pub fn note(&self, note: &str) -> std::io::Result<()> {
+        self.lock.note(note)
     }
 
     /// Writes whatever the journal still buffers, and waits for it.
@@ -186,7 +165,18 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         dir: dir.clone(),
         source,
     };
-    let lock = lock_state(&config.state_dir)?;
+    // One server per state folder, so two never write one journal.
+    let (lock, _) =
+        FolderLock::take(&config.state_dir, crate::lock::RS).map_err(|err| match err {
+            LockError::InUse { lock } => RsError::InUse {
+                dir: dir.clone(),
+                lock,
+            },
+            LockError::Io { path, source } => state_err(JournalError::Io {
+                path,
+                source: std::sync::Arc::new(source),
+            }),
+        })?;
     let started = std::time::Instant::now();
     let recovered = journal::recover(
         &config.state_dir,
@@ -279,6 +269,6 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         metrics,
         _sweeper: sweeper,
         _listener: listener,
-        _lock: lock,
+        lock,
     })
 }

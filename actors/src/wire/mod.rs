@@ -96,15 +96,7 @@ impl Origin {
 
 /// The operating system's name as people write it (`Linux`, `macOS`, ...).
 pub fn os_name() -> &'static str {
-    match std::env::consts::OS {
-        "linux" => "Linux",
-        "macos" => "macOS",
-        "windows" => "Windows",
-        "freebsd" => "FreeBSD",
-        "openbsd" => "OpenBSD",
-        "netbsd" => "NetBSD",
-        other => other,
-    }
+    crate::sys::OS_NAME
 }
 
 /// A request, to the RS or to a peer's RFC server.
