@@ -7,6 +7,10 @@ use p2p_di_actors::config::{self, LogConfig, LogFormat, LogLevel, PeerConfig, Rs
 use p2p_di_actors::peer::downloader::{Fetch, Outcome};
 use p2p_di_actors::peer::link::{LeaveNetwork, WaitJoined};
 use p2p_di_actors::peer::store::Rescan;
+use p2p_di_actors::sys::{
+    self,
+    signals::{Listen, Signal, Signals},
+};
 use serde::{de::DeserializeOwned, Serialize};
 use slog::{info, warn, Logger};
 use std::future::Future;
@@ -149,12 +153,6 @@ fn admin_token(configured: &mut Option<String>) {
     }
 }
 
-/// Tells systemd (when it started us with `Type=notify`) how we are.
-fn notify_systemd(state: &[sd_notify::NotifyState]) {
-    // Without $NOTIFY_SOCKET this does nothing.
-    let _ = sd_notify::notify(state);
-}
-
 /// Runs a daemon: raises the open-file limit, builds the root logger, and
 /// runs `body` in an actix system.
 fn run_daemon<F, Fut>(log_config: &LogConfig, body: F) -> anyhow::Result<()>
@@ -162,7 +160,7 @@ where
     F: FnOnce(Logger) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    crate::raise_fd_limit();
+    p2p_di_actors::sys::descriptors::raise_limit();
     p2p_di_actors::fault::arm_from_env();
     let (log, flushed) = crate::root_logger(log_config);
     let result = actix::System::new().block_on(body(log));
@@ -185,7 +183,7 @@ struct RsArgs {
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// Address of the admin endpoint (default 127.0.0.1 on a free port,
-    /// written in the state folder's lock file), or `off`.
+    /// written in the state folder's note, `admin`), or `off`.
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_admin)]
     admin: Option<AdminFlag>,
 }
@@ -212,7 +210,7 @@ struct PeerArgs {
     #[arg(long, value_name = "N[,N...]", value_delimiter = ',')]
     get: Vec<u32>,
     /// Address of the admin endpoint (default 127.0.0.1 on a free port,
-    /// written in the RFC folder's lock file), or `off`.
+    /// written in the RFC folder's note, `.p2p-di.admin`), or `off`.
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_admin)]
     admin: Option<AdminFlag>,
 }
@@ -332,7 +330,7 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
     }
     run_daemon(&config.log.clone(), |log| async move {
         let started = Instant::now();
-        let mut signals = Signals::new();
+        let mut signals = Signals::new(Listen::Daemon).context("listening for signals")?;
         let mut peer = p2p_di_actors::peer::start(&config, log.clone())
             .await
             .context("starting the peer")?;
@@ -356,15 +354,8 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
                 )
             })
             .transpose()?;
-        note_admin(
-            |note| peer.note_in_lock(note),
-            admin.as_ref().map(|a| a.addr),
-            &log,
-        );
-        notify_systemd(&[
-            sd_notify::NotifyState::Ready,
-            sd_notify::NotifyState::Status(&format!("serving RFCs on {}", peer.local_addr)),
-        ]);
+        note_admin(|note| peer.note(note), admin.as_ref().map(|a| a.addr), &log);
+        sys::ready::ready(&format!("serving RFCs on {}", peer.local_addr));
         if !config.get.is_empty() {
             let (link, downloader, numbers) = (
                 peer.link.clone(),
@@ -399,24 +390,34 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
                 log.clone(),
             ));
         }
-        loop {
+        let within = loop {
             tokio::select! {
-                signal = signals.next(&log) => match signal {
-                    Signal::Stop => break,
-                    Signal::Hangup => rescan(&peer.store, &log).await,
+                signal = signals.next() => match signal {
+                    Signal::Stop { by, within } => {
+                        info!(log, "shutting down"; "signal" => by);
+                        break within;
+                    }
+                    Signal::Rescan { by } => {
+                        info!(log, "rescanning the rfc folder"; "signal" => by);
+                        rescan(&peer.store, &log).await;
+                    }
                 },
                 fatal = peer.fatal.recv() => {
                     return Err(anyhow::Error::new(fatal).context("the peer stopped"))
                 }
             }
-        }
-        notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        };
+        sys::ready::stopping();
+        // LEAVE gets 5 s, or what the system leaves us (Windows ends a
+        // process a few seconds after its console closed), less time to
+        // stop the admin endpoint.
+        let leave_within = within.map_or(LEAVE_TIMEOUT, |w| LEAVE_TIMEOUT.min(w * 2 / 3));
         if let Some(admin) = admin {
             admin.stop().await;
         }
-        let _ = peer.note_in_lock("");
+        let _ = peer.note("");
         let leaving = peer.link.send(LeaveNetwork);
-        match tokio::time::timeout(Duration::from_secs(5), leaving).await {
+        match tokio::time::timeout(leave_within, leaving).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(err))) => warn!(log, "leave failed"; "err" => %err),
             _ => warn!(log, "leave did not complete"),
@@ -426,7 +427,10 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Writes where the admin endpoint listens into the lock file, where
+/// How long a stopping peer waits for its LEAVE.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Writes where the admin endpoint listens into the folder's note, where
 /// `p2p-di ctl` looks for it.
 fn note_admin(
     write: impl FnOnce(&str) -> std::io::Result<()>,
@@ -438,11 +442,11 @@ fn note_admin(
         None => format!("pid={}\n", std::process::id()),
     };
     if let Err(err) = write(&note) {
-        warn!(log, "could not note the admin address in the lock file"; "err" => %err);
+        warn!(log, "could not write the admin address in the folder's note"; "err" => %err);
     }
 }
 
-/// Re-reads the RFC folder (SIGHUP).
+/// Re-reads the RFC folder (SIGHUP on Unix).
 async fn rescan(store: &actix::Addr<p2p_di_actors::peer::store::StoreActor>, log: &Logger) {
     match store.send(Rescan).await {
         Ok(Ok(done)) => info!(log, "rfc folder rescanned"; "documents" => done.documents,
@@ -509,7 +513,7 @@ fn run_lab(args: LabArgs) -> anyhow::Result<()> {
         level: args.log_level.unwrap_or(LogLevel::Error),
         ..LogConfig::default()
     };
-    crate::raise_fd_limit();
+    p2p_di_actors::sys::descriptors::raise_limit();
     let (log, flushed) = crate::root_logger(&log_config);
     let options = crate::lab::LabOptions {
         files: args.files,
@@ -554,7 +558,7 @@ fn run_rs(args: RsArgs) -> anyhow::Result<()> {
     }
     run_daemon(&config.log.clone(), |log| async move {
         let started = Instant::now();
-        let mut signals = Signals::new();
+        let mut signals = Signals::new(Listen::Daemon).context("listening for signals")?;
         let mut rs = p2p_di_actors::rs::start(&config, log.clone())
             .await
             .context("starting the registration server")?;
@@ -571,94 +575,33 @@ fn run_rs(args: RsArgs) -> anyhow::Result<()> {
                 crate::admin::serve(addr, token, started, state, crate::admin::rs::routes, &log)
             })
             .transpose()?;
-        note_admin(
-            |note| rs.note_in_lock(note),
-            admin.as_ref().map(|a| a.addr),
-            &log,
-        );
-        notify_systemd(&[
-            sd_notify::NotifyState::Ready,
-            sd_notify::NotifyState::Status(&format!("registering peers on {}", rs.local_addr)),
-        ]);
+        note_admin(|note| rs.note(note), admin.as_ref().map(|a| a.addr), &log);
+        sys::ready::ready(&format!("registering peers on {}", rs.local_addr));
         loop {
             tokio::select! {
-                signal = signals.next(&log) => match signal {
-                    Signal::Stop => break,
-                    Signal::Hangup => info!(log, "SIGHUP: the registration server has nothing to reload"),
+                signal = signals.next() => match signal {
+                    Signal::Stop { by, .. } => {
+                        info!(log, "shutting down"; "signal" => by);
+                        break;
+                    }
+                    Signal::Rescan { by } => {
+                        info!(log, "the registration server has nothing to reload"; "signal" => by);
+                    }
                 },
                 fatal = rs.fatal.recv() => {
                     return Err(anyhow::Error::new(fatal).context("the registration server stopped"))
                 }
             }
         }
-        notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        sys::ready::stopping();
         if let Some(admin) = admin {
             admin.stop().await;
         }
         if let Err(err) = rs.flush().await {
             warn!(log, "the journal's last writes failed"; "err" => %err);
         }
-        let _ = rs.note_in_lock("");
+        let _ = rs.note("");
         info!(log, "registration server stopped");
         Ok(())
     })
-}
-
-/// What a signal asks of a daemon.
-enum Signal {
-    /// SIGINT or SIGTERM: shut down.
-    Stop,
-    /// SIGHUP: re-read what can be re-read.
-    Hangup,
-}
-
-/// The signals a daemon answers: SIGINT, SIGTERM, SIGHUP, listened to
-/// from start to end (so that none arriving between two waits is lost, and
-/// SIGHUP never kills the daemon).
-struct Signals {
-    #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
-    #[cfg(unix)]
-    hangup: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn new() -> Self {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            Signals {
-                term: signal(SignalKind::terminate()).ok(),
-                hangup: signal(SignalKind::hangup()).ok(),
-            }
-        }
-        #[cfg(not(unix))]
-        Signals {}
-    }
-
-    /// Waits for the next one.
-    async fn next(&mut self, log: &Logger) -> Signal {
-        #[cfg(unix)]
-        {
-            async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
-                match signal {
-                    Some(signal) => {
-                        signal.recv().await;
-                    }
-                    None => std::future::pending().await,
-                }
-            }
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => info!(log, "interrupted; shutting down"),
-                () = recv(&mut self.term) => info!(log, "terminated; shutting down"),
-                () = recv(&mut self.hangup) => return Signal::Hangup,
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            info!(log, "interrupted; shutting down");
-        }
-        Signal::Stop
-    }
 }

@@ -22,13 +22,13 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Args)]
 pub struct CtlArgs {
     /// The daemon's admin endpoint, ADDR:PORT. Unset: $P2P_DI_ADMIN, else
-    /// the address the daemon wrote in its folder's lock file (see --dir).
+    /// the address the daemon wrote in its folder's note (see --dir).
     #[arg(long, value_name = "ADDR:PORT", global = true)]
     admin: Option<String>,
     /// The bearer token the endpoint requires (default $P2P_DI_ADMIN_TOKEN).
     #[arg(long, value_name = "TOKEN", global = true)]
     token: Option<String>,
-    /// The daemon's folder, whose lock file names its admin endpoint: an
+    /// The daemon's folder, whose note names its admin endpoint: an
     /// RFC folder or an RS state folder (default: ./rfcs, then
     /// ./p2p-di-rs-state).
     #[arg(long, value_name = "DIR", global = true)]
@@ -202,32 +202,37 @@ impl Endpoint {
     }
 }
 
-/// The admin address a daemon wrote in its lock file.
+/// The admin address a daemon wrote in its folder's note.
 fn discover(dir: Option<&Path>) -> anyhow::Result<(String, String)> {
+    use p2p_di_actors::lock::{self, LockNames};
     let dirs: Vec<PathBuf> = match dir {
         Some(dir) => vec![dir.to_owned()],
         None => vec![PathBuf::from("rfcs"), PathBuf::from("p2p-di-rs-state")],
     };
     let mut looked = Vec::new();
     for dir in &dirs {
-        for name in [p2p_di_actors::peer::folder::LOCK_FILE, "lock"] {
-            let path = dir.join(name);
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            if let Some(addr) = text.lines().find_map(|l| l.strip_prefix("admin=")) {
-                return Ok((addr.trim().to_owned(), path.display().to_string()));
+        let mut found_one = false;
+        for names in [lock::PEER, lock::RS] {
+            let LockNames { lock, note } = names;
+            let path = dir.join(note);
+            if let Ok(text) = lock::read_note(dir, names) {
+                if let Some(addr) = text.lines().find_map(|l| l.strip_prefix("admin=")) {
+                    return Ok((addr.trim().to_owned(), path.display().to_string()));
+                }
+                found_one = true;
+                looked.push(format!(
+                    "{} (no admin address: the daemon runs with --admin off)",
+                    path.display()
+                ));
+            } else if dir.join(lock).exists() {
+                found_one = true;
+                looked.push(format!(
+                    "{} (no note beside its lock: the daemon stopped, or runs with --admin off)",
+                    dir.display()
+                ));
             }
-            looked.push(format!(
-                "{} (no admin address: the daemon stopped, or runs with --admin off)",
-                path.display()
-            ));
         }
-        if looked.is_empty()
-            || !looked
-                .iter()
-                .any(|l| l.starts_with(&dir.display().to_string()))
-        {
+        if !found_one {
             looked.push(format!("{} (no daemon's lock file)", dir.display()));
         }
     }
@@ -840,14 +845,14 @@ pub fn run_get(args: GetArgs) -> anyhow::Result<()> {
     config
         .validate()
         .map_err(|err| anyhow::anyhow!("command line: {err}"))?;
-    crate::raise_fd_limit();
+    p2p_di_actors::sys::descriptors::raise_limit();
     let (log, flushed) = crate::root_logger(&config.log);
     let deadline = Duration::from_secs(args.timeout.max(1));
     let rfcs = args.rfcs.clone();
     let result: anyhow::Result<Vec<DownloadFinished>> = actix::System::new().block_on(async {
         let peer = match p2p_di_actors::peer::start(&config, log.clone()).await {
             Ok(peer) => peer,
-            Err(err @ p2p_di_actors::peer::PeerError::Lock(_)) => {
+            Err(err @ p2p_di_actors::peer::PeerError::InUse { .. }) => {
                 return Err(anyhow::Error::new(err).context(
                     "a peer runs on this folder: download with it (`p2p-di ctl get N`), or pass --rfc-dir",
                 ))

@@ -82,9 +82,3 @@ pub fn root_logger(config: &LogConfig) -> (Logger, slog_async::AsyncGuard) {
     let log = Logger::root(drain.fuse().filter_level(level).fuse(), o!());
     (log, guard)
 }
-
-/// Raises the open-file limit as far as allowed: a server must be able to
-/// hold its connection limit (1024 by default) plus its own files.
-pub fn raise_fd_limit() {
-    let _ = rlimit::increase_nofile_limit(u64::MAX);
-}

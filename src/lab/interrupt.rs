@@ -1,13 +1,15 @@
-//! Ctrl-C and SIGTERM during a lab run: the first asks the run to stop (the
+//! Ctrl-C and SIGTERM (or Ctrl-Break) during a lab run: the first asks the run to stop (the
 //! peers are stopped, the report of what finished is written, marked
 //! incomplete); a second one exits at once.
 
+use p2p_di_actors::sys::signals::{Listen, Signals};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
-/// Listens for SIGINT and SIGTERM on a thread of its own.
+/// Listens for a stop (SIGINT and SIGTERM on Unix; Ctrl-C, Ctrl-Break and
+/// a closed console on Windows) on a thread of its own.
 pub fn install() {
     let spawned = std::thread::Builder::new()
         .name("lab-signals".into())
@@ -19,8 +21,12 @@ pub fn install() {
                 return;
             };
             runtime.block_on(async {
+                let Ok(mut signals) = Signals::new(Listen::Run) else {
+                    eprintln!("p2p-di lab: cannot listen for Ctrl-C; an interrupt will kill the run");
+                    return;
+                };
                 loop {
-                    signal().await;
+                    signals.next().await;
                     if REQUESTED.swap(true, Ordering::SeqCst) {
                         eprintln!("p2p-di lab: interrupted twice; exiting now");
                         // The daemons and namespaces of --net netns would
@@ -35,21 +41,6 @@ pub fn install() {
     if spawned.is_err() {
         eprintln!("p2p-di lab: cannot listen for Ctrl-C; an interrupt will kill the run");
     }
-}
-
-async fn signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Whether a stop was asked for.
