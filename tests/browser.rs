@@ -9,6 +9,10 @@
 //! apt-get install -y chromium
 //! cargo test --release --test browser -- --ignored
 //! ```
+//!
+//! It hands chromium its pipe as descriptors 3 and 4, so it is built on
+//! Unix only.
+#![cfg(unix)]
 
 mod common;
 

@@ -36,6 +36,10 @@ async fn read_all(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "lowers the RS's descriptor limit and counts its descriptors in /proc"
+)]
 fn under_a_descriptor_limit_a_flood_of_connections_gets_replies_or_closes_in_time() {
     raise_own_nofile();
     let root = tempfile::tempdir().unwrap();
@@ -131,7 +135,8 @@ fn one_address_cannot_take_every_connection() {
         for _ in 0..4 {
             held.push(connect_from("127.0.0.1", addr).await.unwrap());
         }
-        let refused = b"P2P-DI/1.0&*503&*Service Unavailable&*rs-host&*Linux\r\n".to_vec();
+        let refused =
+            format!("P2P-DI/1.0&*503&*Service Unavailable&*rs-host&*{OS}\r\n").into_bytes();
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let mut fifth = connect_from("127.0.0.1", addr).await.unwrap();
@@ -163,13 +168,14 @@ fn a_host_name_over_255_bytes_is_a_bad_request() {
     let long = format!("REGISTER&*P2P-DI/1.0&*{}&*Linux&*1\r\n", "h".repeat(256));
     assert_eq!(
         text(&exchange(rs.addr, long.as_bytes())),
-        "P2P-DI/1.0&*400&*Bad Request&*rs-host&*Linux\r\n"
+        format!("P2P-DI/1.0&*400&*Bad Request&*rs-host&*{OS}\r\n")
     );
     let fits = format!("REGISTER&*P2P-DI/1.0&*{}&*Linux&*1\r\n", "h".repeat(255));
     cookie_of(&exchange(rs.addr, fits.as_bytes()));
 }
 
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "reads resident memory in /proc")]
 fn clients_that_never_read_a_large_document_cost_the_holder_little_memory() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
@@ -202,7 +208,7 @@ fn clients_that_never_read_a_large_document_cost_the_holder_little_memory() {
     assert!(grown_mib < 64, "resident memory grew by {grown_mib} MiB");
     // an honest client is served the whole document meanwhile
     let reply = exchange(b.addr, request);
-    let head = format!("P2P-DI/1.0&*200&*OK&*hostB&*Linux&*{size}\r\n");
+    let head = format!("P2P-DI/1.0&*200&*OK&*hostB&*{OS}&*{size}\r\n");
     assert_eq!(&reply[..head.len()], head.as_bytes());
     assert!(reply[head.len()..] == big[..], "the copy differs");
     drop(stuck);
@@ -353,8 +359,7 @@ struct SmallDisk {
 impl SmallDisk {
     /// `None` when this process may not mount (not root).
     fn mount(root: &Path, size: &str) -> Option<SmallDisk> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !is_root() {
             return None;
         }
         let path = root.join("disk");
@@ -409,6 +414,7 @@ fn register_until_refused(rs: SocketAddr, first_port: u16) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "mounts a small tmpfs")]
 fn a_full_state_disk_is_answered_503_and_never_bricks_the_rs() {
     let root = tempfile::tempdir().unwrap();
     let Some(disk) = SmallDisk::mount(root.path(), "256k") else {
@@ -479,8 +485,7 @@ fn a_full_state_disk_is_answered_503_and_never_bricks_the_rs() {
         rs.logged("journal writable again")
     });
     // and a restart on the same folder keeps every acknowledged change
-    rs.signal(libc::SIGKILL);
-    rs.wait_exit(Duration::from_secs(5));
+    rs.kill();
     drop(rs);
     let rs = start(root.path());
     for cookie in &acknowledged {
@@ -520,8 +525,7 @@ fn refused_journal_writes_are_503_and_the_rs_resumes_by_itself() {
         rs.logged("journal write failed; changes are refused until it works again")
             && rs.logged("journal writable again")
     });
-    rs.signal(libc::SIGKILL);
-    rs.wait_exit(Duration::from_secs(5));
+    rs.kill();
     drop(rs);
     let rs = start("");
     assert!(keepalive(rs.addr, &kept).starts_with("P2P-DI/1.0&*200"));

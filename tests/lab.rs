@@ -99,12 +99,13 @@ fn assert_success(run: &std::process::Output) {
     );
 }
 
-/// Sends `signal` to the lab and waits (30 s at most) for it to exit.
-fn interrupt(child: &mut std::process::Child, signal: i32) -> std::process::ExitStatus {
-    // SAFETY: kill(2) on our own child.
-    unsafe {
-        libc::kill(child.id() as i32, signal);
-    }
+/// Stops the lab with `stop` (Ctrl-C or SIGTERM) and waits (30 s at most)
+/// for it to exit.
+fn interrupt(
+    child: &mut std::process::Child,
+    stop: fn(&std::process::Child),
+) -> std::process::ExitStatus {
+    stop(child);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -316,6 +317,10 @@ fn the_built_in_study_runs_and_everything_it_writes_adds_up() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "a console event to another process cannot be sent from a test under Wine (tests/wine.rs sends Ctrl-C from Linux)"
+)]
 fn an_interrupted_run_reports_what_finished_and_cleans_up() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("results");
@@ -328,17 +333,8 @@ fn an_interrupted_run_reports_what_finished_and_cleans_up() {
         .spawn()
         .unwrap();
     // Interrupt once the first runs have finished.
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let read = std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-        assert!(read > 0, "the lab ended before its first result");
-        if line.trim_start().starts_with("task1") {
-            break;
-        }
-    }
-    let status = interrupt(&mut child, libc::SIGTERM);
+    common::read_until_line_starting(&mut child, "task1");
+    let status = interrupt(&mut child, common::terminate);
     assert_eq!(status.code(), Some(130));
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("**Incomplete**"), "{report}");
@@ -550,6 +546,7 @@ fn netns_allowed() -> bool {
 }
 
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "network namespaces are Linux's")]
 fn the_netns_mode_runs_separate_daemons_and_leaves_nothing_behind() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
@@ -634,6 +631,7 @@ fn the_netns_mode_runs_separate_daemons_and_leaves_nothing_behind() {
 }
 
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "network namespaces are Linux's")]
 fn an_interrupted_netns_run_removes_its_namespaces_and_daemons() {
     if !netns_allowed() {
         return;
@@ -669,7 +667,7 @@ fn an_interrupted_netns_run_removes_its_namespaces_and_daemons() {
                 .contains("rfc downloaded")
         },
     );
-    let status = interrupt(&mut child, libc::SIGINT);
+    let status = interrupt(&mut child, common::interrupt);
     assert_eq!(status.code(), Some(130));
     assert_eq!(links(), before, "links left behind");
     assert_eq!(namespaces_of(child.id()), Vec::<String>::new());
@@ -752,6 +750,7 @@ fn a_report_is_built_from_the_logs_of_daemons_started_by_hand() {
 }
 
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "network namespaces are Linux's")]
 fn without_the_rights_the_netns_mode_says_which_and_runs_nothing() {
     if !netns_allowed() {
         // Covered by the_netns_mode_runs_separate_daemons_and_leaves_nothing_behind.
@@ -824,5 +823,35 @@ fn latency_and_loss_need_netns_and_netem() {
             "{stderr}"
         );
         assert!(stderr.contains("nothing was run"), "{stderr}");
+    }
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "linux",
+    ignore = "off Linux only: Linux has network namespaces"
+)]
+fn off_linux_the_netns_mode_names_the_platform_and_runs_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let task1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/lab/task1.ron");
+    for net in ["netns", "both"] {
+        let run = Command::new(BIN)
+            .args(["lab", "--net", net, "--out"])
+            .arg(&out)
+            .arg(&task1)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "Linux network namespace, which {} does not have",
+                p2p_di_actors::wire::os_name()
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains("nothing was run"), "{stderr}");
+        assert!(!out.exists(), "it made its output folder");
     }
 }

@@ -73,6 +73,7 @@ fn the_testing_scenario_runs_as_the_original_describes() {
         names_in(&a_dir),
         [
             ".p2p-di-cookie",
+            ".p2p-di.admin",
             ".p2p-di.lock",
             "rfc9264.txt",
             "titles.tsv"
@@ -95,7 +96,7 @@ fn the_testing_scenario_runs_as_the_original_describes() {
         .map(|m| m["head"].as_str().unwrap().to_owned())
         .collect();
     assert!(
-        responses.contains(&"P2P-DI/1.0&*200&*OK&*hostB&*Linux&*30000".to_owned()),
+        responses.contains(&format!("P2P-DI/1.0&*200&*OK&*hostB&*{OS}&*30000")),
         "{responses:?}"
     );
     // the RS's peer list: one line, `hostB&*127.0.0.1&*PORT&*7200&*1&*TIME`
@@ -105,14 +106,14 @@ fn the_testing_scenario_runs_as_the_original_describes() {
         responses
             .iter()
             .any(|h| h.starts_with("P2P-DI/1.0&*200&*OK&*")
-                && h.ends_with(&format!("&*Linux&*{list_len}"))),
+                && h.ends_with(&format!("&*{OS}&*{list_len}"))),
         "{responses:?}"
     );
     // B's log is another process's, written asynchronously: wait for it
     wait_until(Duration::from_secs(5), "B's log of A's requests", || {
         let b_heads = heads(&b);
-        b_heads.contains(&"GET&*RFC-Index&*P2P-DI/1.0&*hostA&*Linux".to_owned())
-            && b_heads.contains(&"GET&*RFC&*9264&*P2P-DI/1.0&*hostA&*Linux".to_owned())
+        b_heads.contains(&format!("GET&*RFC-Index&*P2P-DI/1.0&*hostA&*{OS}"))
+            && b_heads.contains(&format!("GET&*RFC&*9264&*P2P-DI/1.0&*hostA&*{OS}"))
     });
 
     // A serves what it downloaded, naming itself as holder
@@ -123,9 +124,8 @@ fn the_testing_scenario_runs_as_the_original_describes() {
     let line = format!("9264&*Title of 9264&*hostA&*{}&*7200\r\n", a.addr.port());
     assert!(index.contains(&line), "{index}");
 
-    // B leaves on SIGTERM; A's next PQUERY is told no peer is active
-    b.signal(libc::SIGTERM);
-    assert!(b.wait_exit(Duration::from_secs(10)).success());
+    // B leaves (on SIGTERM); A's next PQUERY is told no peer is active
+    b.leave_and_stop();
     wait_until(Duration::from_secs(5), "B's log of its LEAVE", || {
         b.logged("left the RS")
     });
@@ -158,13 +158,10 @@ fn the_index_and_documents_are_served_exactly() {
     let reply = exchange(b.addr, b"GET&*RFC-Index&*P2P-DI/1.0&*hostA&*Linux\r\n");
     assert_eq!(
         text(&reply),
-        format!(
-            "P2P-DI/1.0&*200&*OK&*hostB&*Linux&*{}\r\n{body}",
-            body.len()
-        )
+        format!("P2P-DI/1.0&*200&*OK&*hostB&*{OS}&*{}\r\n{body}", body.len())
     );
     let reply = exchange(b.addr, b"GET&*RFC&*9264&*P2P-DI/1.0&*hostA&*Linux\r\n");
-    let mut want = b"P2P-DI/1.0&*200&*OK&*hostB&*Linux&*7000\r\n".to_vec();
+    let mut want = format!("P2P-DI/1.0&*200&*OK&*hostB&*{OS}&*7000\r\n").into_bytes();
     want.extend_from_slice(&document(9264, 7000));
     assert_eq!(reply, want);
 }
@@ -176,7 +173,7 @@ fn every_error_row_is_answered_by_the_rfc_server() {
     let rs = start_rs(root);
     let dir = folder(root, "b", &[(9264, 100)], true);
     let b = start_peer(root, rs.addr, &dir, "hostB", &[]);
-    let status = |s: &str| format!("P2P-DI/1.0&*{s}&*hostB&*Linux\r\n");
+    let status = |s: &str| format!("P2P-DI/1.0&*{s}&*hostB&*{OS}\r\n");
     let too_long = format!(
         "GET&*RFC-Index&*P2P-DI/1.0&*{}&*Linux\r\n",
         "h".repeat(5000)
@@ -231,7 +228,7 @@ fn sixty_four_concurrent_downloads_are_all_byte_identical() {
     let rs = start_rs(root);
     let dir = folder(root, "b", &[(9293, 400_000)], true);
     let b = start_peer(root, rs.addr, &dir, "hostB", &[]);
-    let mut want = b"P2P-DI/1.0&*200&*OK&*hostB&*Linux&*400000\r\n".to_vec();
+    let mut want = format!("P2P-DI/1.0&*200&*OK&*hostB&*{OS}&*400000\r\n").into_bytes();
     want.extend_from_slice(&document(9293, 400_000));
     let addr = b.addr;
     let threads: Vec<_> = (0..64)
@@ -331,6 +328,7 @@ fn a_holder_cut_off_mid_transfer_leaves_no_file_and_another_holder_is_used() {
         names_in(&a_dir),
         [
             ".p2p-di-cookie",
+            ".p2p-di.admin",
             ".p2p-di.lock",
             "rfc9300.txt",
             "titles.tsv"
@@ -398,8 +396,7 @@ fn a_restarted_peer_reuses_its_saved_cookie() {
     let dir = folder(root, "b", &[(9264, 100)], true);
     let mut b = start_peer(root, rs.addr, &dir, "hostB", &[]);
     let first = saved_cookie(&dir);
-    b.signal(libc::SIGTERM);
-    assert!(b.wait_exit(Duration::from_secs(10)).success());
+    b.leave_and_stop();
     let _b = start_peer(root, rs.addr, &dir, "hostB", &[]);
     assert_eq!(saved_cookie(&dir), first);
 }
@@ -478,8 +475,7 @@ fn a_peer_registers_again_when_the_rs_forgets_it() {
     let first = saved_cookie(&dir);
     // The RS comes back on the same port with an empty state: it answers
     // the next KEEPALIVE 403, and the peer registers again.
-    rs.signal(libc::SIGKILL);
-    rs.wait_exit(Duration::from_secs(5));
+    rs.kill();
     let rs = Daemon::start(
         &["rs", "--listen", &rs_addr, "--state-dir", "other-state"],
         root,
@@ -515,7 +511,7 @@ fn an_upload_cap_paces_what_the_rfc_server_sends() {
     let took = clock.elapsed();
     assert_eq!(
         reply.len(),
-        1_000_000 + "P2P-DI/1.0&*200&*OK&*hostB&*Linux&*1000000\r\n".len()
+        1_000_000 + format!("P2P-DI/1.0&*200&*OK&*hostB&*{OS}&*1000000\r\n").len()
     );
     assert!(
         took >= Duration::from_millis(880),

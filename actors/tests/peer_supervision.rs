@@ -5,6 +5,7 @@ use p2p_di_actors::config::{PeerConfig, RsConfig};
 use p2p_di_actors::fault;
 use p2p_di_actors::peer::{self, downloader, link, store};
 use p2p_di_actors::rs;
+use p2p_di_actors::sys::OS_NAME as OS;
 use std::net::SocketAddr;
 use std::path::Path;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -72,7 +73,7 @@ async fn a_peer_serves_and_downloads_after_its_actors_panic() {
     assert!(b.store.send(store::GetIndex).await.is_err());
     let reply = exchange(b.local_addr, "GET&*RFC&*2&*P2P-DI/1.0&*t&*Linux\r\n").await;
     assert!(
-        reply.starts_with(b"P2P-DI/1.0&*200&*OK&*hostB&*Linux&*"),
+        reply.starts_with(format!("P2P-DI/1.0&*200&*OK&*hostB&*{OS}&*").as_bytes()),
         "{}",
         String::from_utf8_lossy(&reply)
     );
@@ -110,7 +111,7 @@ async fn a_peer_serves_and_downloads_after_its_actors_panic() {
     }
     // and serves what it downloaded
     let reply = exchange(a.local_addr, "GET&*RFC&*3&*P2P-DI/1.0&*t&*Linux\r\n").await;
-    assert!(reply.starts_with(b"P2P-DI/1.0&*200&*OK&*hostA&*Linux&*"));
+    assert!(reply.starts_with(format!("P2P-DI/1.0&*200&*OK&*hostA&*{OS}&*").as_bytes()));
 }
 
 async fn rs_and_holder(
@@ -241,7 +242,7 @@ async fn a_commit_in_flight_when_the_store_restarts_is_indexed_and_served() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert!(served.starts_with(b"P2P-DI/1.0&*200&*OK&*hostA&*Linux&*30000\r\n"));
+    assert!(served.starts_with(format!("P2P-DI/1.0&*200&*OK&*hostA&*{OS}&*30000\r\n").as_bytes()));
     let stats = a.store.send(store::GetStoreStats).await.unwrap();
     assert_eq!(stats.documents, 1);
 }

@@ -7,6 +7,7 @@ use p2p_di_actors::rs::{
     self,
     registry::{GetStats, KeepAlive},
 };
+use p2p_di_actors::sys::OS_NAME as OS;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -55,11 +56,11 @@ async fn a_panicking_registry_restarts_and_loses_no_registration() {
     for (i, cookie) in cookies.iter().enumerate() {
         let request = format!("KEEPALIVE&*P2P-DI/1.0&*{cookie}&*h{}&*Linux\r\n", i + 1);
         let reply = exchange(rs.local_addr, &request).await;
-        assert_eq!(reply, "P2P-DI/1.0&*200&*OK&*rs&*Linux\r\n");
+        assert_eq!(reply, format!("P2P-DI/1.0&*200&*OK&*rs&*{OS}\r\n"));
     }
     let reply = exchange(rs.local_addr, "REGISTER&*P2P-DI/1.0&*new&*Linux&*99\r\n").await;
     assert!(
-        reply.starts_with("P2P-DI/1.0&*200&*OK&*rs&*Linux&*"),
+        reply.starts_with(&format!("P2P-DI/1.0&*200&*OK&*rs&*{OS}&*")),
         "{reply}"
     );
 
@@ -186,10 +187,13 @@ async fn keepalive_is_answered_within_50_ms_while_the_registry_reloads_100000_re
         let asked = std::time::Instant::now();
         let reply = exchange(rs.local_addr, &keepalive).await;
         slowest = slowest.max(asked.elapsed());
-        if reply == "P2P-DI/1.0&*200&*OK&*rs&*Linux\r\n" {
+        if reply == format!("P2P-DI/1.0&*200&*OK&*rs&*{OS}\r\n") {
             break;
         }
-        assert_eq!(reply, "P2P-DI/1.0&*503&*Service Unavailable&*rs&*Linux\r\n");
+        assert_eq!(
+            reply,
+            format!("P2P-DI/1.0&*503&*Service Unavailable&*rs&*{OS}\r\n")
+        );
         refused += 1;
         assert!(std::time::Instant::now() < deadline, "never served again");
     }
@@ -220,7 +224,7 @@ async fn a_reload_that_fails_answers_503_until_the_state_reads_again() {
     for _ in 0..3 {
         assert_eq!(
             exchange(rs.local_addr, &keepalive).await,
-            "P2P-DI/1.0&*503&*Service Unavailable&*rs&*Linux\r\n"
+            format!("P2P-DI/1.0&*503&*Service Unavailable&*rs&*{OS}\r\n")
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -230,6 +234,6 @@ async fn a_reload_that_fails_answers_503_until_the_state_reads_again() {
     assert_eq!(serving(&rs).await.counts.records, 10);
     assert_eq!(
         exchange(rs.local_addr, &keepalive).await,
-        "P2P-DI/1.0&*200&*OK&*rs&*Linux\r\n"
+        format!("P2P-DI/1.0&*200&*OK&*rs&*{OS}\r\n")
     );
 }

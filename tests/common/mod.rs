@@ -11,7 +11,15 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[cfg_attr(unix, path = "os_unix.rs")]
+#[cfg_attr(windows, path = "os_windows.rs")]
+mod os;
+pub use os::*;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_p2p-di");
+
+/// The OS field our daemons send (`Linux`, `macOS`, `Windows`).
+pub const OS: &str = p2p_di_actors::sys::OS_NAME;
 
 /// A daemon started from the real binary; killed when dropped.
 pub struct Daemon {
@@ -41,21 +49,23 @@ impl Daemon {
     fn spawn(args: &[&str], cwd: &Path, env: &[(&str, &str)], nofile: Option<u64>) -> Daemon {
         let mut command = Command::new(BIN);
         if let Some(nofile) = nofile {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setrlimit is async-signal-safe and touches only the child.
-            unsafe {
-                command.pre_exec(move || {
-                    let limit = libc::rlimit {
-                        rlim_cur: nofile,
-                        rlim_max: nofile,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            limit_descriptors(&mut command, nofile);
         }
+        Daemon::spawn_command(command, args, env, cwd)
+    }
+
+    /// Starts `command ARGS --log-format json` (another build of p2p-di,
+    /// or one run by an emulator) as [`Daemon::start`] does.
+    pub fn start_command(command: Command, args: &[&str], cwd: &Path) -> Daemon {
+        Daemon::spawn_command(command, args, &[], cwd)
+    }
+
+    fn spawn_command(
+        mut command: Command,
+        args: &[&str],
+        env: &[(&str, &str)],
+        cwd: &Path,
+    ) -> Daemon {
         let mut child = command
             .args(args)
             .envs(env.iter().copied())
@@ -100,13 +110,28 @@ impl Daemon {
         Daemon { child, addr, log }
     }
 
-    /// Sends a signal (SIGTERM, SIGKILL, ...).
-    pub fn signal(&self, signal: i32) {
-        let pid = self.child.id() as i32;
-        // SAFETY: kill(2) on our own child's pid has no memory effects.
-        unsafe {
-            libc::kill(pid, signal);
-        }
+    /// Asks it to stop (SIGTERM: a peer leaves the network first).
+    pub fn terminate(&self) {
+        terminate(&self.child);
+    }
+
+    /// Asks a peer to rescan its folder (SIGHUP).
+    pub fn hang_up(&self) {
+        hang_up(&self.child);
+    }
+
+    /// Has a peer leave the network and stop: SIGTERM on Unix. On Windows,
+    /// where a test under Wine cannot send a console event, `ctl leave`
+    /// then a kill (tests/wine.rs checks Ctrl-C from Linux instead).
+    pub fn leave_and_stop(&mut self) {
+        leave_and_stop(self);
+    }
+
+    /// Kills it at once (SIGKILL; TerminateProcess on Windows): nothing
+    /// runs after, no LEAVE.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Waits (up to `limit`) for the process to exit; returns its status.
@@ -274,6 +299,19 @@ pub fn start_peer_with(
     config_extra: &str,
     extra: &[&str],
 ) -> Daemon {
+    start_peer_command(Command::new(BIN), root, rs, dir, host, config_extra, extra)
+}
+
+/// [`start_peer_with`] for the peer `command` runs (another build).
+pub fn start_peer_command(
+    command: Command,
+    root: &Path,
+    rs: SocketAddr,
+    dir: &Path,
+    host: &str,
+    config_extra: &str,
+    extra: &[&str],
+) -> Daemon {
     let config = peer_config(root, config_extra);
     let rs = rs.to_string();
     let dir = dir.display().to_string();
@@ -293,42 +331,11 @@ pub fn start_peer_with(
         "debug",
     ];
     args.extend_from_slice(extra);
-    let peer = Daemon::start(&args, root);
-    wait_until(Duration::from_secs(10), "the peer to register", || {
+    let peer = Daemon::start_command(command, &args, root);
+    wait_until(Duration::from_secs(20), "the peer to register", || {
         peer.logged("registered with the RS")
     });
     peer
-}
-
-/// Resident memory of a process, in KiB.
-pub fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// Open descriptors of a process.
-pub fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
-}
-
-/// Raises this process's soft descriptor limit to its hard limit (a test
-/// that opens many sockets).
-pub fn raise_own_nofile() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
 }
 
 // ---- the admin endpoint and the tools ----
@@ -458,9 +465,34 @@ impl Run {
     }
 }
 
+/// Reads `child`'s standard output until a line starts with `prefix`
+/// (the lab's result line of an experiment); fails if it ends first.
+pub fn read_until_line_starting(child: &mut Child, prefix: &str) {
+    let stdout = child.stdout.as_mut().expect("a piped standard output");
+    let mut stdout = BufReader::new(stdout);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = stdout.read_line(&mut line).unwrap();
+        assert!(
+            read > 0,
+            "the output ended before a line starting {prefix:?}"
+        );
+        if line.trim_start().starts_with(prefix) {
+            return;
+        }
+    }
+}
+
 /// Runs `p2p-di ARGS` to its end (60 s at most).
 pub fn run(args: &[&str], cwd: &Path) -> Run {
-    let mut child = Command::new(BIN)
+    run_command(Command::new(BIN), args, cwd)
+}
+
+/// Runs `command ARGS` (another build of p2p-di) to its end (60 s at
+/// most).
+pub fn run_command(mut command: Command, args: &[&str], cwd: &Path) -> Run {
+    let mut child = command
         .args(args)
         .current_dir(cwd)
         .stdin(Stdio::null())
