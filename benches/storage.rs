@@ -17,7 +17,8 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use p2p_di_actors::rs::journal::{self, Journal};
+use p2p_di_actors::rs::journal::Journal;
+use p2p_di_actors::rs::{format, recovery};
 use p2p_di_actors::state::registry::{Event, Registrant, Registry};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
@@ -41,7 +42,7 @@ fn registered(cookie: u64, k: u32) -> Event {
 /// The bytes a store keeps for an event: the journal's record.
 fn record(seq: u64, event: &Event) -> Vec<u8> {
     let mut out = Vec::with_capacity(80);
-    journal::encode_record(seq, event.as_ref(), &mut out);
+    format::put_event(seq, event.as_ref(), &mut out);
     out
 }
 
@@ -134,7 +135,7 @@ fn quiet() -> slog::Logger {
 }
 
 fn ours_at(dir: &Path) -> (Journal, p2p_di_actors::supervise::FatalReceiver) {
-    let recovered = journal::recover(dir, 7200, 2_000_000, 256).unwrap();
+    let recovered = recovery::recover(dir, 7200, 2_000_000, 256).unwrap();
     let (fatal, fatal_rx) = p2p_di_actors::supervise::fatal_channel();
     (
         Journal::start(dir, &recovered, quiet(), fatal, None).unwrap(),
@@ -186,10 +187,10 @@ struct AtScale {
 
 /// Ours: the table written as a snapshot, then recovered.
 fn ours_at_scale(dir: &Path, registry: &Registry) -> AtScale {
-    journal::write_snapshot(dir, registry).unwrap();
+    recovery::write_snapshot(dir, registry).unwrap();
     let before = rss_bytes(std::process::id());
     let started = Instant::now();
-    let recovered = journal::recover(dir, 7200, 2_000_000, 256).unwrap();
+    let recovered = recovery::recover(dir, 7200, 2_000_000, 256).unwrap();
     let restart = started.elapsed();
     let rss = rss_bytes(std::process::id()).saturating_sub(before);
     assert_eq!(recovered.registry.len(), registry.len());
@@ -227,7 +228,7 @@ fn redb_at_scale(path: &Path, events: &[(u64, Event)]) -> AtScale {
         let table = txn.open_table(PEERS).unwrap();
         for entry in table.iter().unwrap() {
             let (_, value) = entry.unwrap();
-            if let journal::Decoded::Record(_, event, _) = journal::decode_record(value.value()) {
+            if let format::Decoded::Record(_, event, _) = format::take_event(value.value()) {
                 registry.apply_ref(event);
             }
         }
@@ -429,7 +430,7 @@ fn main() {
             let (journal, _fatal) = ours_at(&dir);
             let ours_full = full_disk(&disk.0, Box::new(Ours(journal)), |store| {
                 drop(store);
-                journal::recover(&dir, 7200, 2_000_000, 256)
+                recovery::recover(&dir, 7200, 2_000_000, 256)
                     .map(|r| {
                         r.registry
                             .all(p2p_di_actors::now_ms())
@@ -459,10 +460,15 @@ fn main() {
     };
 
     let per_peer = |bytes: u64| bytes as f64 / f64::from(peers);
-    let ours_code = lines_of_code(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/actors/src/rs/journal.rs"
-    ));
+    let ours_code: usize = ["journal", "format", "recovery"]
+        .iter()
+        .map(|file| {
+            lines_of_code(&format!(
+                "{}/actors/src/rs/{file}.rs",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+        })
+        .sum();
     println!();
     println!("| figure | ours (journal + snapshot) | redb 4 |");
     println!("|---|---:|---:|");

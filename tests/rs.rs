@@ -408,7 +408,7 @@ fn a_damaged_state_stops_the_start_and_is_kept() {
     std::fs::create_dir(&state).unwrap();
     // a journal record for LEAVE of cookie 1, one bit of it flipped
     let mut record = Vec::new();
-    p2p_di_actors::rs::journal::encode_record(
+    p2p_di_actors::rs::format::put_event(
         1,
         p2p_di_actors::state::registry::EventRef::Left { cookie: 1 },
         &mut record,

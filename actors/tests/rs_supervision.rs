@@ -122,7 +122,7 @@ async fn the_running_rs_compacts_its_journal_and_loses_nothing() {
     rs.flush().await.unwrap();
     assert!(state.join("journal.1").exists());
     assert!(!state.join("journal.0").exists());
-    let recovered = rs::journal::recover(&state, 7200, 100, 100).unwrap();
+    let recovered = rs::recovery::recover(&state, 7200, 100, 100).unwrap();
     assert_eq!(recovered.generation, 1);
     assert!(
         recovered
@@ -158,7 +158,7 @@ async fn rs_with_peers(state: &std::path::Path, n: u32) -> (rs::RsHandle, Vec<u6
         }
         cookies.push(decided.cookie);
     }
-    rs::journal::write_snapshot(state, &registry).unwrap();
+    rs::recovery::write_snapshot(state, &registry).unwrap();
     let config = RsConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         state_dir: state.to_owned(),

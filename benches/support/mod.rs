@@ -3,7 +3,7 @@
 //! process's memory.
 #![allow(dead_code)]
 
-use p2p_di_actors::rs::journal;
+use p2p_di_actors::rs::recovery;
 use p2p_di_actors::state::registry::{Registrant, Registry};
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -344,6 +344,6 @@ pub fn preload(state: &Path, n: u32, ttl_secs: u64, at_ms: u64) -> Vec<u64> {
             decided.cookie
         })
         .collect();
-    journal::write_snapshot(state, &registry).unwrap();
+    recovery::write_snapshot(state, &registry).unwrap();
     cookies
 }

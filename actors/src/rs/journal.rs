@@ -1,15 +1,11 @@
-//! The registry's durable state: a snapshot and append-only journals of
-//! [`Event`]s, in `state_dir`, in a binary format read without per-record
-//! allocation.
+//! The registry's journal: every change appended and made durable on a
+//! thread of its own, and compactions written there.
 //!
-//! # Files
+//! The files, their bytes (`format.rs`) and how they are read back
+//! (`recovery.rs`):
 //!
-//! - `journal.G`: records `[len u32][check u64][seq u64][event]`, where
-//!   `check` is the first 8 bytes of the BLAKE3 hash of `seq` and the
-//!   event, and `seq` numbers every event the registry ever journaled.
-//! - `snapshot`: the table as of generation `G`: a header (magic,
-//!   generation), slices `[marker u64][count u32][len u32][records]`, and a
-//!   trailer (record count, BLAKE3 of everything before it).
+//! - `journal.G`: the events of generation `G`, each numbered (`seq`).
+//! - `snapshot`: the table as of generation `G`, written in slices.
 //!
 //! # Writing
 //!
@@ -33,22 +29,16 @@
 //! record's slice carries a marker: the sequence number up to which every
 //! event was in the table when the slice was encoded. Recovery skips, for
 //! that record, the events of `journal.G+1` up to its marker.
-//!
-//! # Recovery
-//!
-//! Recovery reads the snapshot (generation `S`, or none: 0), then replays
-//! `journal.S`, `journal.S+1`, ... in order (a compaction that did not
-//! commit leaves two). It refuses to guess: a record that fails its
-//! checksum or does not parse stops the start with the file and record
-//! number named. The only repair made is dropping a torn tail of the last
-//! journal (a record cut short by a crash), which no reply acknowledged.
 
-use crate::state::registry::{Event, EventRef, Registry};
+use super::format;
+use super::recovery::{
+    journal_generations, journal_path, recover, Damage, Recovered, SNAPSHOT, SNAPSHOT_TMP,
+};
+use crate::state::registry::Event;
 use crate::supervise::FatalSender;
 use prometheus_client::metrics::histogram::Histogram;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -57,14 +47,6 @@ use tokio::sync::oneshot;
 
 /// The longest a TTL reset waits before it is written.
 pub(crate) const LAZY_FLUSH: Duration = Duration::from_millis(500);
-
-const SNAPSHOT: &str = "snapshot";
-const SNAPSHOT_TMP: &str = "snapshot.tmp";
-const SNAPSHOT_MAGIC: &[u8; 8] = b"P2PDISN2";
-const TRAILER_MAGIC: &[u8; 8] = b"P2PDIEND";
-/// No record is longer (a REGISTER with two 255-byte names is 556 bytes):
-/// a longer declared length is damage, not a record cut short.
-const MAX_RECORD: usize = 1024;
 
 /// Why the state could not be read or written.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -85,8 +67,15 @@ pub enum JournalError {
         /// Record number, from 1 (0: the file as a whole).
         record: usize,
         /// What is wrong.
-        what: String,
+        what: Damage,
     },
+    /// A compaction was asked to start while one runs (a mistake of the
+    /// registry's, not damage).
+    #[error("a compaction is running already")]
+    CompactionRunning,
+    /// A compaction was asked to finish while none runs.
+    #[error("no compaction is running")]
+    NoCompaction,
     /// The writer thread is gone.
     #[error("the journal writer stopped")]
     Stopped,
@@ -99,427 +88,11 @@ impl JournalError {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
+pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
     move |source| JournalError::Io {
         path: path.to_owned(),
         source: Arc::new(source),
     }
-}
-
-fn check(bytes: &[u8]) -> u64 {
-    let hash = blake3::hash(bytes);
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&hash.as_bytes()[..8]);
-    u64::from_le_bytes(first)
-}
-
-/// Appends one journal record for event `seq` to `out`.
-pub fn encode_record(seq: u64, event: EventRef<'_>, out: &mut Vec<u8>) {
-    let start = out.len();
-    out.extend_from_slice(&[0; 12]); // length and check, filled in below
-    out.extend_from_slice(&seq.to_le_bytes());
-    match event {
-        EventRef::Registered {
-            cookie,
-            host,
-            os,
-            port,
-            address,
-            at_ms,
-        } => {
-            out.push(1);
-            out.extend_from_slice(&cookie.to_le_bytes());
-            out.extend_from_slice(&at_ms.to_le_bytes());
-            out.extend_from_slice(&port.to_le_bytes());
-            match address {
-                IpAddr::V4(v4) => {
-                    out.push(4);
-                    out.extend_from_slice(&v4.octets());
-                }
-                IpAddr::V6(v6) => {
-                    out.push(6);
-                    out.extend_from_slice(&v6.octets());
-                }
-            }
-            for name in [host, os] {
-                // Names are at most 255 bytes (the wire refuses longer).
-                let name = &name.as_bytes()[..name.len().min(255)];
-                out.push(name.len() as u8);
-                out.extend_from_slice(name);
-            }
-        }
-        EventRef::Touched { cookie, at_ms } => {
-            out.push(2);
-            out.extend_from_slice(&cookie.to_le_bytes());
-            out.extend_from_slice(&at_ms.to_le_bytes());
-        }
-        EventRef::Left { cookie } => {
-            out.push(3);
-            out.extend_from_slice(&cookie.to_le_bytes());
-        }
-        EventRef::Evicted { cookie } => {
-            out.push(4);
-            out.extend_from_slice(&cookie.to_le_bytes());
-        }
-    }
-    let body = start + 12;
-    let len = (out.len() - body) as u32;
-    let sum = check(&out[body..]);
-    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    out[start + 4..start + 12].copy_from_slice(&sum.to_le_bytes());
-}
-
-/// How a record at the start of a buffer reads.
-#[derive(Debug)]
-pub enum Decoded<'a> {
-    /// A whole record: its sequence number, its event, and its length.
-    Record(u64, EventRef<'a>, usize),
-    /// The buffer ends inside the record.
-    Torn,
-    /// The record is damaged.
-    Damaged(String),
-}
-
-/// Reads the journal record at the start of `bytes`.
-pub fn decode_record(bytes: &[u8]) -> Decoded<'_> {
-    if bytes.len() < 12 {
-        return Decoded::Torn;
-    }
-    let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-    if len > MAX_RECORD {
-        return Decoded::Damaged(format!(
-            "a record of {len} bytes cannot be (checksum unchecked)"
-        ));
-    }
-    let sum = u64::from_le_bytes(bytes[4..12].try_into().unwrap_or([0; 8]));
-    let Some(body) = bytes.get(12..12 + len) else {
-        return Decoded::Torn;
-    };
-    if check(body) != sum {
-        return Decoded::Damaged("checksum mismatch".into());
-    }
-    match parse_event(body) {
-        Some((seq, event)) => Decoded::Record(seq, event, 12 + len),
-        None => Decoded::Damaged("does not parse".into()),
-    }
-}
-
-fn parse_event(body: &[u8]) -> Option<(u64, EventRef<'_>)> {
-    let mut at = 0;
-    let mut take = |n: usize| -> Option<&[u8]> {
-        let piece = body.get(at..at + n)?;
-        at += n;
-        Some(piece)
-    };
-    let u64_of = |b: &[u8]| b.try_into().ok().map(u64::from_le_bytes);
-    let seq = u64_of(take(8)?)?;
-    let tag = take(1)?[0];
-    let cookie = u64_of(take(8)?)?;
-    let event = match tag {
-        1 => {
-            let at_ms = u64_of(take(8)?)?;
-            let port = u16::from_le_bytes(take(2)?.try_into().ok()?);
-            let address = match take(1)?[0] {
-                4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(take(4)?).ok()?)),
-                6 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(take(16)?).ok()?)),
-                _ => return None,
-            };
-            let host_len = take(1)?[0] as usize;
-            let host = std::str::from_utf8(take(host_len)?).ok()?;
-            let os_len = take(1)?[0] as usize;
-            let os = std::str::from_utf8(take(os_len)?).ok()?;
-            EventRef::Registered {
-                cookie,
-                host,
-                os,
-                port,
-                address,
-                at_ms,
-            }
-        }
-        2 => EventRef::Touched {
-            cookie,
-            at_ms: u64_of(take(8)?)?,
-        },
-        3 => EventRef::Left { cookie },
-        4 => EventRef::Evicted { cookie },
-        _ => return None,
-    };
-    (at == body.len()).then_some((seq, event))
-}
-
-/// What recovery found.
-#[derive(Debug)]
-pub struct Recovered {
-    /// The rebuilt table.
-    pub registry: Registry,
-    /// The generation of the journal to append to.
-    pub generation: u64,
-    /// The sequence number of the next event.
-    pub next_seq: u64,
-    /// Records restored from the snapshot.
-    pub snapshot_records: usize,
-    /// Events replayed from the journals.
-    pub journal_events: usize,
-    /// Events the snapshot held already (skipped).
-    pub skipped_events: usize,
-    /// Whether a torn tail was dropped.
-    pub dropped_torn_tail: bool,
-    /// Length of the journal appended to (all of it whole).
-    pub journal_bytes: u64,
-}
-
-fn journal_path(dir: &Path, generation: u64) -> PathBuf {
-    dir.join(format!("journal.{generation}"))
-}
-
-/// The generations of the journals in `dir`, in order.
-fn journal_generations(dir: &Path) -> Result<Vec<u64>, JournalError> {
-    let mut generations: Vec<u64> = fs::read_dir(dir)
-        .map_err(io_err(dir))?
-        .flatten()
-        .filter_map(|entry| {
-            entry
-                .file_name()
-                .to_str()?
-                .strip_prefix("journal.")?
-                .parse()
-                .ok()
-        })
-        .collect();
-    generations.sort_unstable();
-    Ok(generations)
-}
-
-/// Reads the state in `dir` into a table with the given TTL and caps. A
-/// folder that does not exist is created and starts empty.
-pub fn recover(
-    dir: &Path,
-    ttl_secs: u64,
-    max_peers: usize,
-    max_peers_per_address: usize,
-) -> Result<Recovered, JournalError> {
-    if !dir.exists() {
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
-    }
-    let mut registry = Registry::new(ttl_secs, max_peers, max_peers_per_address);
-    let snapshot = dir.join(SNAPSHOT);
-    // Per slot, the sequence number its snapshot slice was taken at.
-    let mut markers: Vec<u64> = Vec::new();
-    let (base, snapshot_records) = if snapshot.exists() {
-        read_snapshot(&snapshot, &mut registry, &mut markers)?
-    } else {
-        (0, 0)
-    };
-    let mut next_seq = markers.iter().copied().max().map_or(0, |m| m + 1);
-    let generations: Vec<u64> = journal_generations(dir)?
-        .into_iter()
-        .filter(|g| *g >= base)
-        .collect();
-    let mut recovered = Recovered {
-        registry,
-        generation: generations.last().copied().unwrap_or(base),
-        next_seq: 0,
-        snapshot_records,
-        journal_events: 0,
-        skipped_events: 0,
-        dropped_torn_tail: false,
-        journal_bytes: 0,
-    };
-    for (i, generation) in generations.iter().enumerate() {
-        let last = i + 1 == generations.len();
-        let path = journal_path(dir, *generation);
-        let whole = replay_journal(&path, last, &markers, &mut recovered, &mut next_seq)?;
-        if last {
-            recovered.journal_bytes = whole;
-        }
-    }
-    recovered
-        .registry
-        .check()
-        .map_err(|what| JournalError::Corrupt {
-            path: dir.to_owned(),
-            record: 0,
-            what,
-        })?;
-    // Journals before the snapshot's generation are leftovers of a
-    // compaction that crashed after its commit point.
-    for generation in journal_generations(dir)? {
-        if generation < base {
-            let _ = fs::remove_file(journal_path(dir, generation));
-        }
-    }
-    let _ = fs::remove_file(dir.join(SNAPSHOT_TMP));
-    recovered.next_seq = next_seq;
-    Ok(recovered)
-}
-
-/// Restores the snapshot at `path` into `registry`; fills `markers` per
-/// slot. Returns its generation and record count.
-fn read_snapshot(
-    path: &Path,
-    registry: &mut Registry,
-    markers: &mut Vec<u64>,
-) -> Result<(u64, usize), JournalError> {
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut file| file.read_to_end(&mut bytes))
-        .map_err(io_err(path))?;
-    let corrupt = |record: usize, what: &str| JournalError::Corrupt {
-        path: path.to_owned(),
-        record,
-        what: what.to_owned(),
-    };
-    if bytes.len() < 16 + 8 + 8 + 32 || &bytes[..8] != SNAPSHOT_MAGIC {
-        return Err(corrupt(0, "not a snapshot"));
-    }
-    let trailer = bytes.len() - (8 + 8 + 32);
-    let (content, end) = bytes.split_at(trailer);
-    if &end[..8] != TRAILER_MAGIC {
-        return Err(corrupt(0, "no end mark (cut short)"));
-    }
-    if blake3::hash(content).as_bytes() != &end[16..48] {
-        return Err(corrupt(0, "checksum mismatch"));
-    }
-    let generation = u64::from_le_bytes(content[8..16].try_into().unwrap_or([0; 8]));
-    let total = u64::from_le_bytes(end[8..16].try_into().unwrap_or([0; 8])) as usize;
-    registry.reserve(total);
-    markers.reserve(total);
-    let mut at = 16;
-    let mut restored = 0;
-    while at < content.len() {
-        let header = content
-            .get(at..at + 16)
-            .ok_or_else(|| corrupt(restored + 1, "slice header cut short"))?;
-        let marker = u64::from_le_bytes(header[..8].try_into().unwrap_or([0; 8]));
-        let count = u32::from_le_bytes(header[8..12].try_into().unwrap_or([0; 4]));
-        let len = u32::from_le_bytes(header[12..16].try_into().unwrap_or([0; 4])) as usize;
-        at += 16;
-        let mut slice = content
-            .get(at..at + len)
-            .ok_or_else(|| corrupt(restored + 1, "slice cut short"))?;
-        at += len;
-        for _ in 0..count {
-            let done = registry
-                .restore_unindexed(slice)
-                .map_err(|what| corrupt(restored + 1, &what))?;
-            slice = &slice[done.used..];
-            restored += 1;
-            if markers.len() <= done.slot {
-                markers.resize(done.slot + 1, 0);
-            }
-            markers[done.slot] = marker;
-        }
-        if !slice.is_empty() {
-            return Err(corrupt(restored, "bytes after a slice's records"));
-        }
-    }
-    if restored != total {
-        return Err(corrupt(0, "record count does not match"));
-    }
-    registry
-        .index_restored()
-        .map_err(|what| corrupt(0, &what))?;
-    Ok((generation, restored))
-}
-
-/// Replays the journal at `path`; the last journal may end in a torn
-/// record, which is cut off. Returns the length of what it holds whole.
-fn replay_journal(
-    path: &Path,
-    last: bool,
-    markers: &[u64],
-    recovered: &mut Recovered,
-    next_seq: &mut u64,
-) -> Result<u64, JournalError> {
-    let bytes = fs::read(path).map_err(io_err(path))?;
-    let mut at = 0;
-    let mut record = 0;
-    while at < bytes.len() {
-        record += 1;
-        match decode_record(&bytes[at..]) {
-            Decoded::Record(seq, event, used) => {
-                at += used;
-                *next_seq = (*next_seq).max(seq + 1);
-                // The snapshot holds this record as of its slice's marker.
-                let held = recovered
-                    .registry
-                    .slot_index(event.cookie())
-                    .and_then(|slot| markers.get(slot))
-                    .is_some_and(|marker| seq <= *marker);
-                if held {
-                    recovered.skipped_events += 1;
-                } else {
-                    recovered.registry.apply_ref(event);
-                    recovered.journal_events += 1;
-                }
-            }
-            Decoded::Torn if last => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .map_err(io_err(path))?;
-                file.set_len(at as u64).map_err(io_err(path))?;
-                file.sync_all().map_err(io_err(path))?;
-                recovered.dropped_torn_tail = true;
-                break;
-            }
-            Decoded::Torn => {
-                return Err(JournalError::Corrupt {
-                    path: path.to_owned(),
-                    record,
-                    what: "cut short, and a later journal follows".into(),
-                })
-            }
-            Decoded::Damaged(what) => {
-                return Err(JournalError::Corrupt {
-                    path: path.to_owned(),
-                    record,
-                    what,
-                })
-            }
-        }
-    }
-    Ok(at as u64)
-}
-
-/// Writes `registry` whole as the snapshot of a fresh state folder `dir`
-/// (generation 0, every record as of sequence number 0), synced: a state
-/// prepared off line, e.g. by a benchmark.
-pub fn write_snapshot(dir: &Path, registry: &Registry) -> Result<Compacted, JournalError> {
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut content = Vec::with_capacity(registry.len() * 64 + 64);
-    content.extend_from_slice(SNAPSHOT_MAGIC);
-    content.extend_from_slice(&0u64.to_le_bytes());
-    let mut from = Some(0);
-    let mut records = 0u64;
-    while let Some(at) = from {
-        let mut slice = Vec::new();
-        let (next, count) = registry.encode_records(at, 65_536, &mut slice);
-        content.extend_from_slice(&0u64.to_le_bytes());
-        content.extend_from_slice(&count.to_le_bytes());
-        content.extend_from_slice(&(slice.len() as u32).to_le_bytes());
-        content.extend_from_slice(&slice);
-        records += u64::from(count);
-        from = next;
-    }
-    let hash = blake3::hash(&content);
-    content.extend_from_slice(TRAILER_MAGIC);
-    content.extend_from_slice(&records.to_le_bytes());
-    content.extend_from_slice(hash.as_bytes());
-    let path = dir.join(SNAPSHOT);
-    File::create(&path)
-        .and_then(|mut file| {
-            file.write_all(&content)?;
-            file.sync_all()
-        })
-        .map_err(io_err(&path))?;
-    sync_dir(dir)?;
-    Ok(Compacted {
-        generation: 0,
-        records,
-        bytes: content.len() as u64,
-    })
 }
 
 /// What a finished compaction did.
@@ -694,7 +267,7 @@ impl Journal {
 fn encode_all(events: &[(u64, Event)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(events.len() * 48);
     for (seq, event) in events {
-        encode_record(*seq, event.as_ref(), &mut out);
+        format::put_event(*seq, event.as_ref(), &mut out);
     }
     out
 }
@@ -877,11 +450,7 @@ impl Writer {
 
     fn start_compaction(&mut self) -> Result<u64, JournalError> {
         if self.compaction.is_some() {
-            return Err(JournalError::Corrupt {
-                path: self.dir.clone(),
-                record: 0,
-                what: "a compaction is running already".into(),
-            });
+            return Err(JournalError::CompactionRunning);
         }
         let next = self.generation + 1;
         let next_path = journal_path(&self.dir, next);
@@ -899,9 +468,8 @@ impl Writer {
         self.generation = next;
         let tmp = self.dir.join(SNAPSHOT_TMP);
         let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
-        let mut header = Vec::with_capacity(16);
-        header.extend_from_slice(SNAPSHOT_MAGIC);
-        header.extend_from_slice(&next.to_le_bytes());
+        let mut header = Vec::with_capacity(format::HEADER_LEN);
+        format::put_header(next, &mut header);
         let mut hasher = blake3::Hasher::new();
         hasher.update(&header);
         let failed = file.write_all(&header).err().map(io_err(&tmp));
@@ -923,10 +491,8 @@ impl Writer {
         if compaction.failed.is_some() {
             return;
         }
-        let mut header = Vec::with_capacity(16);
-        header.extend_from_slice(&marker.to_le_bytes());
-        header.extend_from_slice(&count.to_le_bytes());
-        header.extend_from_slice(&(records.len() as u32).to_le_bytes());
+        let mut header = Vec::with_capacity(format::SLICE_HEADER_LEN);
+        format::put_slice_header(marker, count, records.len(), &mut header);
         compaction.hasher.update(&header);
         compaction.hasher.update(records);
         let tmp = self.dir.join(SNAPSHOT_TMP);
@@ -946,20 +512,18 @@ impl Writer {
     fn finish_compaction(&mut self) -> Result<Compacted, JournalError> {
         let tmp = self.dir.join(SNAPSHOT_TMP);
         let Some(mut compaction) = self.compaction.take() else {
-            return Err(JournalError::Corrupt {
-                path: tmp,
-                record: 0,
-                what: "no compaction is running".into(),
-            });
+            return Err(JournalError::NoCompaction);
         };
         let result = (|| {
             if let Some(err) = compaction.failed.take() {
                 return Err(err);
             }
-            let mut trailer = Vec::with_capacity(48);
-            trailer.extend_from_slice(TRAILER_MAGIC);
-            trailer.extend_from_slice(&compaction.records.to_le_bytes());
-            trailer.extend_from_slice(compaction.hasher.finalize().as_bytes());
+            let mut trailer = Vec::with_capacity(format::TRAILER_LEN);
+            format::put_trailer(
+                compaction.records,
+                &compaction.hasher.finalize(),
+                &mut trailer,
+            );
             compaction
                 .file
                 .write_all(&trailer)
@@ -992,8 +556,10 @@ impl Writer {
 
 #[cfg(test)]
 mod tests {
+    use super::super::recovery::encode_slice;
     use super::*;
-    use crate::state::registry::Registrant;
+    use crate::state::registry::{Registrant, Registry};
+    use std::net::{IpAddr, Ipv4Addr};
 
     const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
     const T0: u64 = 1_795_253_400_000;
@@ -1084,45 +650,6 @@ mod tests {
     }
 
     #[test]
-    fn every_event_round_trips_through_a_record() {
-        let events = [
-            Event::Registered {
-                cookie: 7,
-                host: "h".into(),
-                os: "Linux".into(),
-                port: 65401,
-                address: IpAddr::V6(Ipv6Addr::LOCALHOST),
-                at_ms: T0,
-            },
-            Event::Touched {
-                cookie: 7,
-                at_ms: T0 + 1,
-            },
-            Event::Left { cookie: 7 },
-            Event::Evicted { cookie: 7 },
-        ];
-        for (seq, event) in events.iter().enumerate() {
-            let mut out = Vec::new();
-            encode_record(seq as u64, event.as_ref(), &mut out);
-            match decode_record(&out) {
-                Decoded::Record(got_seq, got, used) => {
-                    assert_eq!(
-                        (got_seq, got, used),
-                        (seq as u64, event.as_ref(), out.len())
-                    );
-                }
-                other => panic!("{other:?}"),
-            }
-            for cut in 0..out.len() {
-                assert!(
-                    matches!(decode_record(&out[..cut]), Decoded::Torn),
-                    "cut at {cut}"
-                );
-            }
-        }
-    }
-
-    #[test]
     fn what_was_appended_is_recovered() {
         let mut f = Fixture::new();
         let cookies = f.fill(5, T0);
@@ -1153,8 +680,7 @@ mod tests {
         f.registry.apply(&events[0].1);
         let mut from = Some(0);
         while let Some(at) = from {
-            let mut records = Vec::new();
-            let (next, count) = f.registry.encode_records(at, 2, &mut records);
+            let (records, count, next) = encode_slice(&f.registry, at, 2);
             f.journal.snapshot_slice(f.seq, count, records);
             from = next;
         }
@@ -1191,8 +717,7 @@ mod tests {
         assert!(!f.dir.path().join(SNAPSHOT_TMP).exists());
         // the next compaction starts and commits
         assert_eq!(block(f.journal.start_compaction()).unwrap(), 2);
-        let mut records = Vec::new();
-        let (_, count) = f.registry.encode_records(0, usize::MAX, &mut records);
+        let (records, count, _) = encode_slice(&f.registry, 0, usize::MAX);
         f.journal.snapshot_slice(f.seq, count, records);
         block(f.journal.finish_compaction()).unwrap();
         let back = f.reload();
@@ -1286,7 +811,7 @@ mod timing {
     fn time_recovering_a_million_peers() {
         let dir = tempfile::tempdir().unwrap();
         let (registry, _) = crate::state::registry::filled(1_000_000, crate::now_ms());
-        write_snapshot(dir.path(), &registry).unwrap();
+        super::super::recovery::write_snapshot(dir.path(), &registry).unwrap();
         for _ in 0..3 {
             let started = std::time::Instant::now();
             let back = recover(dir.path(), 7200, 2_000_000, 256).unwrap();

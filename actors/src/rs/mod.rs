@@ -7,8 +7,14 @@
 //!        ├─ SweeperActor    (supervised; ticks ExpireDue)
 //!        └─ Listener ── Session per connection (temporary)
 //! ```
+//!
+//! On disk: `format.rs` (the bytes of journal records and snapshots),
+//! `journal.rs` (the writer thread: group commit, compaction),
+//! `recovery.rs` (reading it all back).
 
+pub mod format;
 pub mod journal;
+pub mod recovery;
 pub mod registry;
 pub mod sweeper;
 
@@ -178,7 +184,7 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
             }),
         })?;
     let started = std::time::Instant::now();
-    let recovered = journal::recover(
+    let recovered = recovery::recover(
         &config.state_dir,
         config.ttl_secs,
         config.max_peers,

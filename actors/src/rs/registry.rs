@@ -17,7 +17,8 @@
 //! thread, so neither a compaction nor a burst of expiries holds the
 //! registry for long.
 
-use super::journal::{Journal, JournalError, Recovered};
+use super::journal::{Journal, JournalError};
+use super::recovery::{encode_slice, Recovered};
 use crate::now_ms;
 use crate::state::registry::{
     Event, Expiry, Pace, PeerView, Registrant, Registry, RegistryCounts, RegistryError,
@@ -41,7 +42,6 @@ pub(crate) fn status_of(err: RegistryError) -> Status {
     match err {
         RegistryError::Forbidden => Status::Forbidden,
         RegistryError::Full | RegistryError::AddressFull => Status::ServiceUnavailable,
-        RegistryError::NoActivePeers => Status::NoActivePeers,
     }
 }
 
@@ -589,10 +589,10 @@ impl RegistryActor {
             .registry
             .query(msg.cookie, now_ms(), max, &mut self.rng)
         {
-            Ok((event, list)) => {
-                self.journal_lazily(event, ctx);
+            Ok(queried) => {
+                self.journal_lazily(queried.touched, ctx);
                 self.requests.queried += 1;
-                list.map_err(status_of)
+                queried.list.ok_or(Status::NoActivePeers)
             }
             Err(err) => Err(self.refused(err)),
         }
@@ -630,8 +630,7 @@ impl Handler<EncodeSlice> for RegistryActor {
         let Some(from) = compacting.next else {
             return;
         };
-        let mut records = Vec::with_capacity(SLICE * 48);
-        let (next, count) = self.registry.encode_records(from, SLICE, &mut records);
+        let (records, count, next) = encode_slice(&self.registry, from, SLICE);
         self.journal.snapshot_slice(marker, count, records);
         compacting.next = next;
         if next.is_some() {
