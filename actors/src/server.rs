@@ -738,10 +738,22 @@ async fn send(
             .await
             .map_err(|_| stalled())?
     };
-    feed(&mut sink, Outgoing::Head(head)).await?;
     match body {
-        None => {}
+        // A small body held in memory and no cap (a peer list, an index):
+        // head and body in one vectored write, the body not copied.
+        Some(DocumentBody::Cached(bytes)) if upload.is_none() && bytes.len() <= CHUNK => {
+            let mut line = BytesMut::new();
+            write::write_head(&head, &mut line);
+            let mut all = bytes::Buf::chain(line.freeze(), bytes.clone());
+            tokio::time::timeout(stall, sink.get_mut().write_all_buf(&mut all))
+                .await
+                .map_err(|_| stalled())??;
+            total += bytes.len() as u64;
+            progress.advance_to(bytes.len() as u64);
+        }
+        None => feed(&mut sink, Outgoing::Head(head)).await?,
         Some(DocumentBody::Cached(bytes)) => {
+            feed(&mut sink, Outgoing::Head(head)).await?;
             let mut at = 0;
             while at < bytes.len() {
                 let piece = bytes.slice(at..bytes.len().min(at + chunk));
@@ -755,6 +767,7 @@ async fn send(
             }
         }
         Some(DocumentBody::File { path, length }) => {
+            feed(&mut sink, Outgoing::Head(head)).await?;
             let mut file = tokio::fs::File::open(&path).await?;
             let mut left = length;
             while left > 0 {

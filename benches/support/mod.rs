@@ -235,20 +235,24 @@ impl Phase {
     }
 }
 
+/// One exchange; the reply is read into `reply` (cleared first, and kept
+/// by the caller between exchanges, so a client does not grow a buffer
+/// for every 65 KB peer list).
 async fn one_exchange(
     addr: SocketAddr,
     request: &[u8],
     source: Option<IpAddr>,
-) -> std::io::Result<Vec<u8>> {
+    reply: &mut Vec<u8>,
+) -> std::io::Result<()> {
     let socket = TcpSocket::new_v4()?;
     if let Some(source) = source {
         socket.bind(SocketAddr::new(source, 0))?;
     }
     let mut stream = socket.connect(addr).await?;
     stream.write_all(request).await?;
-    let mut reply = Vec::with_capacity(128);
-    stream.read_to_end(&mut reply).await?;
-    Ok(reply)
+    reply.clear();
+    stream.read_to_end(reply).await?;
+    Ok(())
 }
 
 /// Runs a phase on `rt`.
@@ -264,6 +268,7 @@ pub fn run(rt: &tokio::runtime::Runtime, phase: &Phase) -> Load {
                 tokio::spawn(async move {
                     let mut latencies = Vec::new();
                     let mut replies = Vec::new();
+                    let mut reply = Vec::with_capacity(128 * 1024);
                     while Instant::now() < deadline {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= phase.count {
@@ -271,11 +276,13 @@ pub fn run(rt: &tokio::runtime::Runtime, phase: &Phase) -> Load {
                         }
                         let asked = Instant::now();
                         let request = (phase.request)(i);
-                        match one_exchange(phase.addr, &request, (phase.source)(i)).await {
-                            Ok(reply) if reply.starts_with(phase.expect) => {
+                        let exchanged =
+                            one_exchange(phase.addr, &request, (phase.source)(i), &mut reply).await;
+                        match exchanged {
+                            Ok(()) if reply.starts_with(phase.expect) => {
                                 latencies.push(asked.elapsed());
                                 if phase.keep_replies {
-                                    replies.push(reply);
+                                    replies.push(reply.clone());
                                 }
                             }
                             _ => {

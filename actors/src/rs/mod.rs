@@ -154,12 +154,18 @@ impl RsHandle {
         self.lock.note(note)
     }
 
-    /// Writes whatever the journal still buffers, and waits for it.
+    /// Writes whatever the registry and the journal still hold, TTL
+    /// resets included, and waits for it.
     pub async fn flush(&self) -> Result<(), JournalError> {
-        self.journal
-            .flush()
-            .await
-            .unwrap_or(Err(JournalError::Stopped))
+        match self.registry.send(registry::Flush).await {
+            Ok(flushed) => flushed,
+            // The registry is gone: whatever reached the journal is written.
+            Err(_) => self
+                .journal
+                .flush()
+                .await
+                .unwrap_or(Err(JournalError::Stopped)),
+        }
     }
 }
 

@@ -32,6 +32,11 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+/// How long a TTL reset waits in the registry before it goes to the
+/// journal's thread (which writes it within [`super::journal::LAZY_FLUSH`]).
+const LAZY_BATCH: Duration = Duration::from_millis(10);
+/// TTL resets handed over at once at most.
+const LAZY_BATCH_EVENTS: usize = 4096;
 /// Records a compaction slice encodes at most.
 const SLICE: usize = 16_384;
 /// Peers one sweep takes off the active list at most.
@@ -121,6 +126,12 @@ pub struct Requests {
     pub not_durable: u64,
 }
 
+/// Write out everything journaled so far, TTL resets included; answers
+/// once it is on disk (a graceful stop).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), JournalError>")]
+pub struct Flush;
+
 /// Ask for [`RegistryStats`].
 #[derive(Debug, Message)]
 #[rtype(result = "RegistryStats")]
@@ -205,6 +216,8 @@ pub struct RegistryActor {
     pending: VecDeque<Pending>,
     /// Cookies of new registrations waiting for the disk.
     pending_cookies: HashSet<Cookie>,
+    /// TTL resets numbered and applied, not yet handed to the journal.
+    lazy: Vec<(u64, Event)>,
     /// Events journaled since the last snapshot.
     since_snapshot: u64,
     compacting: Option<Compacting>,
@@ -234,6 +247,7 @@ impl RegistryActor {
             next_seq: recovered.next_seq,
             pending: VecDeque::new(),
             pending_cookies: HashSet::new(),
+            lazy: Vec::new(),
             since_snapshot,
             compacting: None,
             requests: Requests::default(),
@@ -256,16 +270,36 @@ impl RegistryActor {
             .collect()
     }
 
-    /// Journals `events` lazily (a TTL reset: applied already).
+    /// Journals `event` lazily (a TTL reset: applied already): kept here
+    /// and handed to the journal's thread in batches, at most
+    /// [`LAZY_BATCH`] later, so that a busy registry wakes that thread a
+    /// hundred times a second rather than once per KEEPALIVE.
     fn journal_lazily(&mut self, event: Event, ctx: &mut Context<Self>) {
-        let events = self.numbered(vec![event]);
-        self.journal.append_lazy(&events);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if self.lazy.is_empty() {
+            ctx.run_later(LAZY_BATCH, |act, _| act.hand_over_lazy());
+        }
+        self.lazy.push((seq, event));
+        if self.lazy.len() >= LAZY_BATCH_EVENTS {
+            self.hand_over_lazy();
+        }
         self.journaled(1, ctx);
+    }
+
+    /// Hands the TTL resets kept so far to the journal's thread.
+    fn hand_over_lazy(&mut self) {
+        if !self.lazy.is_empty() {
+            self.journal.append_lazy(&self.lazy);
+            self.lazy.clear();
+        }
     }
 
     /// Journals `events` durably; `reply` is answered once they are on
     /// disk (and applied) or could not be.
     fn journal_durably(&mut self, events: Vec<Event>, reply: Reply, ctx: &mut Context<Self>) {
+        // In the journal, events stay in the order they were numbered.
+        self.hand_over_lazy();
         let events = self.numbered(events);
         let count = events.len() as u64;
         let last_seq = events.last().map_or(0, |(seq, _)| *seq);
@@ -463,6 +497,9 @@ impl Supervised for RegistryActor {
     /// reach the disk is found by the reload).
     fn restarting(&mut self, _: &mut Self::Context) {
         crate::fault::point("registry.restarting");
+        // TTL resets already answered go to the journal, which the reload
+        // reads.
+        self.hand_over_lazy();
         for pending in self.pending.drain(..) {
             match pending.reply {
                 Reply::Register(reply, _) => {
@@ -656,6 +693,16 @@ impl Handler<EncodeSlice> for RegistryActor {
                     }
                 }),
         );
+    }
+}
+
+impl Handler<Flush> for RegistryActor {
+    type Result = ResponseFuture<Result<(), JournalError>>;
+
+    fn handle(&mut self, _: Flush, _: &mut Self::Context) -> Self::Result {
+        self.hand_over_lazy();
+        let flushed = self.journal.flush();
+        Box::pin(async move { flushed.await.unwrap_or(Err(JournalError::Stopped)) })
     }
 }
 

@@ -167,62 +167,110 @@ pub fn write_head(head: &ResponseHead, buf: &mut BytesMut) {
 /// `HOST&*ADDRESS&*PORT&*TTL&*REGISTRATIONS_30D&*LAST_REGISTERED` and CR LF.
 pub fn peer_line(peer: &PeerEntry, buf: &mut BytesMut) {
     let mut line = Vec::with_capacity(96);
-    line.extend_from_slice(sanitize(&peer.host).as_bytes());
-    peer_tail(
+    PeerLines::new(&mut line).line(
+        sanitize(&peer.host).as_bytes(),
         peer.address,
         peer.port,
         peer.ttl_secs,
         peer.registrations_30d,
         peer.last_registered_unix_secs,
-        &mut line,
     );
     buf.put_slice(&line);
 }
 
-/// The rest of a peer-list line after its host, `&*ADDRESS` to CR LF,
-/// appended to `out`. The RS writes a thousand of these per reply at
-/// scale from its records (their host names kept sanitized), so each
-/// line is written in place with no copy call per field (see [`Tail`]).
-pub fn peer_tail(
-    address: IpAddr,
-    port: u16,
-    ttl_secs: u64,
-    registrations_30d: u32,
-    last_registered_unix_secs: u64,
-    out: &mut Vec<u8>,
-) {
-    let start = out.len();
-    out.resize(start + Tail::MAX, 0);
-    let mut tail = Tail {
-        buf: &mut out[start..],
-        len: 0,
-    };
-    tail.put(SEPARATOR);
-    match address {
-        IpAddr::V4(v4) => {
-            let [a, b, c, d] = v4.octets();
-            tail.octet(a);
-            for octet in [b, c, d] {
-                tail.put(b".");
-                tail.octet(octet);
+/// Peer-list lines appended to a buffer. The RS writes a thousand of these
+/// per reply at scale from its records (their host names kept
+/// sanitized), so each line is written in place in the buffer's spare
+/// room, with no copy call per field and nothing zeroed first (see
+/// [`Tail`]), and the day of the last line's time is kept: the lines of
+/// one reply mostly share their registration day.
+pub struct PeerLines<'a> {
+    out: &'a mut Vec<u8>,
+    /// The day last written, and its `YYYY-MM-DD`.
+    day: (u64, [u8; 10]),
+}
+
+impl<'a> PeerLines<'a> {
+    /// Lines appended to `out`.
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        PeerLines {
+            out,
+            day: (u64::MAX, [0; 10]),
+        }
+    }
+
+    /// Appends one line; `host` is written as it is (sanitized already).
+    pub fn line(
+        &mut self,
+        host: &[u8],
+        address: IpAddr,
+        port: u16,
+        ttl_secs: u64,
+        registrations_30d: u32,
+        last_registered_unix_secs: u64,
+    ) {
+        const MAX_TIME: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+        let room = host.len() + Tail::MAX;
+        self.out.reserve(room);
+        let start = self.out.len();
+        let spare = &mut self.out.spare_capacity_mut()[..room];
+        copy_into(&mut spare[..host.len()], host);
+        let mut tail = Tail {
+            buf: &mut spare[host.len()..],
+            len: 0,
+        };
+        tail.put(SEPARATOR);
+        match address {
+            IpAddr::V4(v4) => {
+                let [a, b, c, d] = v4.octets();
+                tail.octet(a);
+                for octet in [b, c, d] {
+                    tail.put(b".");
+                    tail.octet(octet);
+                }
+            }
+            IpAddr::V6(v6) => {
+                use std::fmt::Write as _;
+                let _ = write!(tail, "{v6}");
             }
         }
-        IpAddr::V6(v6) => {
-            use std::fmt::Write as _;
-            let _ = write!(tail, "{v6}");
+        for number in [u64::from(port), ttl_secs, u64::from(registrations_30d)] {
+            tail.put(SEPARATOR);
+            tail.num(number);
         }
-    }
-    for number in [u64::from(port), ttl_secs, u64::from(registrations_30d)] {
         tail.put(SEPARATOR);
-        tail.num(number);
+        let secs = last_registered_unix_secs.min(MAX_TIME);
+        let (days, second) = (secs / 86_400, secs % 86_400);
+        if self.day.0 != days {
+            self.day = (days, date_of(days));
+        }
+        tail.put(&self.day.1);
+        tail.put(b"T");
+        tail.put(&PAIRS[(second / 3600) as usize]);
+        tail.put(b":");
+        tail.put(&PAIRS[(second / 60 % 60) as usize]);
+        tail.put(b":");
+        tail.put(&PAIRS[(second % 60) as usize]);
+        tail.put(b"Z\r\n");
+        let len = host.len() + tail.len;
+        // SAFETY: the first `len` bytes of the spare room were written
+        // just above (the host, then the tail's `tail.len` bytes), and
+        // `reserve` made the room.
+        unsafe { self.out.set_len(start + len) };
     }
-    tail.put(SEPARATOR);
-    let mut time = [0u8; 20];
-    rfc3339_into(last_registered_unix_secs, &mut time);
-    tail.put(&time);
-    tail.put(b"\r\n");
-    let len = tail.len;
-    out.truncate(start + len);
+}
+
+/// `YYYY-MM-DD` of a day count since 1970-01-01.
+fn date_of(days: u64) -> [u8; 10] {
+    let (year, month, day) = civil_from_days(days);
+    let mut date = [0; 10];
+    date[..2].copy_from_slice(&PAIRS[(year / 100) as usize]);
+    date[2..4].copy_from_slice(&PAIRS[(year % 100) as usize]);
+    date[4] = b'-';
+    date[5..7].copy_from_slice(&PAIRS[month as usize]);
+    date[7] = b'-';
+    date[8..].copy_from_slice(&PAIRS[day as usize]);
+    date
 }
 
 /// "00" to "99".
@@ -260,11 +308,19 @@ const OCTETS: [([u8; 3], usize); 256] = {
     octets
 };
 
-/// A peer-list line's tail, written in place at the end of the reply:
+/// Copies `from` into the start of `to` (std's `write_copy_of_slice`,
+/// which needs Rust 1.93).
+fn copy_into(to: &mut [std::mem::MaybeUninit<u8>], from: &[u8]) {
+    for (to, from) in to.iter_mut().zip(from) {
+        to.write(*from);
+    }
+}
+
+/// A peer-list line's tail, written in place in a buffer's spare room:
 /// every piece is a copy of a size known when compiling (no call to
 /// `memcpy` per field), and the line is cut to its length at the end.
 struct Tail<'a> {
-    buf: &'a mut [u8],
+    buf: &'a mut [std::mem::MaybeUninit<u8>],
     len: usize,
 }
 
@@ -277,7 +333,7 @@ impl Tail<'_> {
 
     fn put<const N: usize>(&mut self, bytes: &[u8; N]) {
         if let Some(to) = self.buf.get_mut(self.len..self.len + N) {
-            to.copy_from_slice(bytes);
+            copy_into(to, bytes);
             self.len += N;
         }
     }
@@ -294,11 +350,11 @@ impl Tail<'_> {
         let mut at = end;
         while n >= 10 {
             at -= 2;
-            self.buf[at..at + 2].copy_from_slice(&PAIRS[(n % 100) as usize]);
+            copy_into(&mut self.buf[at..at + 2], &PAIRS[(n % 100) as usize]);
             n /= 100;
         }
         if n > 0 {
-            self.buf[at - 1] = b'0' + n as u8;
+            self.buf[at - 1].write(b'0' + n as u8);
         }
         self.len = end;
     }
@@ -308,7 +364,7 @@ impl Tail<'_> {
     fn octet(&mut self, octet: u8) {
         let (digits, len) = OCTETS[usize::from(octet)];
         if let Some(to) = self.buf.get_mut(self.len..self.len + 3) {
-            to.copy_from_slice(&digits);
+            copy_into(to, &digits);
             self.len += len;
         }
     }
@@ -320,7 +376,7 @@ impl std::fmt::Write for Tail<'_> {
             .buf
             .get_mut(self.len..self.len + s.len())
             .ok_or(std::fmt::Error)?;
-        to.copy_from_slice(s.as_bytes());
+        copy_into(to, s.as_bytes());
         self.len += s.len();
         Ok(())
     }

@@ -29,13 +29,14 @@ impl Registry {
         // line at `v`, or at `v + 1` from the asker's on.
         let others = self.active - 1;
         let mut body = Vec::with_capacity(others.min(max_peers) * 72);
+        let mut lines = write::PeerLines::new(&mut body);
         for range in sample::windows(others, max_peers, rng) {
             let (start, end) = (range.start, range.end);
             // At most two runs of lines: before the asker's, and after it.
             let before = start..end.min(me);
             let after = start.max(me) + 1..end.max(me) + 1;
             for at in before.chain(after) {
-                self.write_line(&self.lines[at], now_ms, &mut body);
+                self.write_line(&self.lines[at], now_ms, &mut lines);
             }
         }
         let list = (!body.is_empty()).then(|| Bytes::from(body));
@@ -44,7 +45,7 @@ impl Registry {
 
     /// Writes the peer-list line of `line` (nothing if its TTL has run
     /// out and the sweep has not moved it yet).
-    fn write_line(&self, line: &Line, now_ms: u64, body: &mut Vec<u8>) {
+    fn write_line(&self, line: &Line, now_ms: u64, lines: &mut write::PeerLines<'_>) {
         if !line.alive(now_ms) {
             return;
         }
@@ -62,14 +63,13 @@ impl Registry {
                 + u32::from(line.previous_s > since && line.previous_s != 0)
         };
         // Names are kept sanitized (see `apply_registered`).
-        body.extend_from_slice(line.host.as_str(&self.names).as_bytes());
-        write::peer_tail(
+        lines.line(
+            line.host.as_bytes(&self.names),
             address,
             line.port,
             line.ttl_secs(now_ms),
             registrations,
             u64::from(line.last_registered_s),
-            body,
         );
     }
 }

@@ -199,10 +199,16 @@ impl Host {
     }
 
     pub(super) fn as_str<'a>(&'a self, names: &'a Interner<Box<str>>) -> &'a str {
+        // Only ever copied from a `&str` whole, so valid UTF-8.
+        std::str::from_utf8(self.as_bytes(names)).unwrap_or("")
+    }
+
+    /// The name's bytes, as a peer list copies them (no check: it was a
+    /// `&str` when kept).
+    pub(super) fn as_bytes<'a>(&'a self, names: &'a Interner<Box<str>>) -> &'a [u8] {
         match self.interned() {
-            Some(id) => names.get(id),
-            // Only ever copied from a `&str` whole, so valid UTF-8.
-            None => std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or(""),
+            Some(id) => names.get(id).as_bytes(),
+            None => &self.bytes[..usize::from(self.len)],
         }
     }
 

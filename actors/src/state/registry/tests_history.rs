@@ -271,15 +271,15 @@ fn time_a_thousand_line_reply() {
     let mut body = Vec::with_capacity(72_000);
     for round in 0..2000u32 {
         body.clear();
+        let mut lines = crate::wire::write::PeerLines::new(&mut body);
         for k in 0..1000u32 {
-            body.extend_from_slice(b"peer-123456");
-            crate::wire::write::peer_tail(
+            lines.line(
+                b"peer-123456",
                 IpAddr::V4(Ipv4Addr::from(0x7f01_0000 + k)),
                 65400,
                 7199,
                 1,
                 1_795_253_400 + u64::from(round),
-                &mut body,
             );
         }
         std::hint::black_box(&body);
