@@ -9,9 +9,15 @@ use hashbrown::hash_table::Entry as TableEntry;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 
-/// Records by cookie. Cookies are random, so each hashes to itself.
+/// Records by cookie. Cookies are random, so one multiplication spreads
+/// them over the table's buckets and tags (hashbrown reads a hash's top
+/// bits as a tag, which a cookie below 2^63 would leave one bit short).
 #[derive(Debug, Clone, Default)]
 pub struct CookieIndex(HashTable<Slot>);
+
+fn spread(cookie: Cookie) -> u64 {
+    cookie.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
 
 /// A cookie found in two records while building a [`CookieIndex`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -26,9 +32,9 @@ impl CookieIndex {
         let mut table = HashTable::with_capacity(cookies.len());
         for (slot, &cookie) in cookies.iter().enumerate() {
             match table.entry(
-                cookie,
+                spread(cookie),
                 |s: &Slot| cookies[s.index()] == cookie,
-                |s: &Slot| cookies[s.index()],
+                |s: &Slot| spread(cookies[s.index()]),
             ) {
                 TableEntry::Occupied(_) => return Err(DuplicateCookie(cookie)),
                 TableEntry::Vacant(vacant) => {
@@ -40,7 +46,9 @@ impl CookieIndex {
     }
 
     pub(super) fn find(&self, cookie: Cookie, cookie_of: impl Fn(Slot) -> Cookie) -> Option<Slot> {
-        self.0.find(cookie, |s| cookie_of(*s) == cookie).copied()
+        self.0
+            .find(spread(cookie), |s| cookie_of(*s) == cookie)
+            .copied()
     }
 
     pub(super) fn insert(
@@ -49,21 +57,22 @@ impl CookieIndex {
         slot: Slot,
         cookie_of: impl Fn(Slot) -> Cookie,
     ) {
-        self.0.insert_unique(cookie, slot, |s| cookie_of(*s));
+        self.0
+            .insert_unique(spread(cookie), slot, |s| spread(cookie_of(*s)));
     }
 
     pub(super) fn remove(&mut self, cookie: Cookie, slot: Slot) {
-        if let Ok(entry) = self.0.find_entry(cookie, |s| *s == slot) {
+        if let Ok(entry) = self.0.find_entry(spread(cookie), |s| *s == slot) {
             entry.remove();
         }
     }
 
     pub(super) fn reserve(&mut self, more: usize, cookie_of: impl Fn(Slot) -> Cookie) {
-        self.0.reserve(more, |s| cookie_of(*s));
+        self.0.reserve(more, |s| spread(cookie_of(*s)));
     }
 
     pub(super) fn shrink_to(&mut self, len: usize, cookie_of: impl Fn(Slot) -> Cookie) {
-        self.0.shrink_to(len, |s| cookie_of(*s));
+        self.0.shrink_to(len, |s| spread(cookie_of(*s)));
     }
 
     pub(super) fn len(&self) -> usize {

@@ -509,3 +509,15 @@ pub(super) fn restored(reg: &Registry) -> Registry {
     back.install_cookie_index(cookies);
     back
 }
+
+#[test]
+fn a_restored_peer_registers_again_on_another_port() {
+    let mut reg = Registry::new(7200, 100, 100);
+    let here: IpAddr = "10.0.0.9".parse().unwrap();
+    let a = register_from(&mut reg, here, 1, None, T0).unwrap().cookie;
+    let mut back = restored(&reg);
+    back.check().unwrap();
+    let again = register_from(&mut back, here, 7, Some(a), T0 + 1).unwrap();
+    assert_eq!((again.cookie, again.new), (a, false));
+    back.check().unwrap();
+}

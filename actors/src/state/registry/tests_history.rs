@@ -251,7 +251,11 @@ pub(crate) fn filled(n: u32, now_ms: u64) -> (Registry, Vec<Cookie>) {
 #[ignore = "a timing probe: cargo test --release -p p2p-di-actors --lib time_a -- --ignored --nocapture"]
 fn time_a_thousand_line_reply() {
     let now = 1_795_253_400_000;
-    let (mut reg, cookies) = filled(1_000_000, now);
+    let peers: u32 = std::env::var("PEERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let (mut reg, cookies) = filled(peers, now);
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let started = std::time::Instant::now();
     let mut bytes = 0;
