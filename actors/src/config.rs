@@ -380,6 +380,13 @@ pub struct PeerConfig {
     pub rs_retry_max_ms: u64,
     /// Downloads run at once, at most.
     pub max_parallel_downloads: usize,
+    /// Downloads waiting or running at once, at most: a batch asked for
+    /// (`ctl get`, `get --all`) is queued whole or refused whole. The RFC
+    /// series is about 10,000 documents.
+    pub max_queued_downloads: usize,
+    /// Ended downloads the peer keeps for tools (`ctl downloads`,
+    /// `/downloads/ID`), the oldest forgotten first.
+    pub download_history: usize,
     /// Index fetches run at once when refreshing the whole index, at most.
     pub max_parallel_index_fetches: usize,
     /// While downloads wait or run, fetch again the indexes of
@@ -438,6 +445,8 @@ impl Default for PeerConfig {
             rs_retry_initial_ms: 250,
             rs_retry_max_ms: 30_000,
             max_parallel_downloads: 4,
+            max_queued_downloads: 100_000,
+            download_history: 100_000,
             max_parallel_index_fetches: 8,
             refresh_index_ms: 0,
             transfer_timeout_secs: 60,
@@ -464,9 +473,12 @@ impl PeerConfig {
         if self.keepalive_secs == 0 {
             return Err("keepalive_secs must be at least 1".into());
         }
-        if self.max_parallel_downloads == 0 || self.max_parallel_index_fetches == 0 {
+        if self.max_parallel_downloads == 0
+            || self.max_parallel_index_fetches == 0
+            || self.max_queued_downloads == 0
+        {
             return Err(
-                "max_parallel_downloads and max_parallel_index_fetches must be at least 1".into(),
+                "max_parallel_downloads, max_queued_downloads and max_parallel_index_fetches must be at least 1".into(),
             );
         }
         if self.max_index_records == 0 || self.max_records_per_holder == 0 {

@@ -27,6 +27,7 @@ use super::link::{GetPeerList, LinkError, RsLinkActor};
 use super::store::{Commit, Known, Lookup, MergeIndex, StoreActor};
 use crate::client::{exchange, fetch_document, ClientError, Fetched, Progress};
 use crate::server::SharedBucket;
+use crate::state::book::{Book, DownloadId, Entry, QueueFull, Stage as BookStage};
 use crate::state::index::Holder;
 use crate::state::plan::{
     Action, Attempt, Candidate, DownloadPlan, GiveUp, Load, PlanEvent, Stage, TryError,
@@ -77,6 +78,9 @@ pub enum DownloadError {
     /// The downloader restarted while it ran.
     #[error("interrupted by a restart of the downloader")]
     Interrupted,
+    /// The download queue could not take the batch it came in.
+    #[error("{0}")]
+    QueueFull(QueueFull),
 }
 
 /// The event every finished or failed download emits.
@@ -105,6 +109,88 @@ pub struct Fetch {
     /// The RFCs, in the order to start them.
     pub numbers: Vec<RfcNumber>,
 }
+
+/// Queue downloads of these RFCs (each once, in this order), all or none:
+/// answers their ids at once, in order, or why the queue cannot take them.
+/// An RFC already queued or downloading gets an id of its own, and ends
+/// with the download under way.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<(DownloadId, RfcNumber)>, QueueFull>")]
+pub struct Enqueue {
+    /// The RFCs, in the order to start them.
+    pub numbers: Vec<RfcNumber>,
+}
+
+/// A download as the book keeps it, and its transfer if one runs.
+#[derive(Debug, Clone)]
+pub struct DownloadEntry {
+    /// The book's entry.
+    pub entry: Entry<DownloadFinished>,
+    /// The transfer, while it waits or runs.
+    pub transfer: Option<Transfer>,
+}
+
+/// A page of the book: up to `limit` downloads after id `after`; answers
+/// them and whether more follow.
+#[derive(Debug, Message)]
+#[rtype(result = "(Vec<DownloadEntry>, bool)")]
+pub struct GetDownloads {
+    /// The last id of the previous page.
+    pub after: Option<DownloadId>,
+    /// Most downloads.
+    pub limit: usize,
+}
+
+/// Download `id`, once it has ended or `wait` has passed (at once with
+/// no wait); `None` if the book keeps no such id.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<DownloadEntry>")]
+pub struct WaitDownload {
+    /// The download.
+    pub id: DownloadId,
+    /// How long to wait for its end.
+    pub wait: Duration,
+}
+
+/// The downloads that ended after the `since`-th end, up to `limit`, once
+/// at least one has or `wait` has passed.
+#[derive(Debug, Message)]
+#[rtype(result = "Ended")]
+pub struct WaitEnded {
+    /// The last end seen (0: none).
+    pub since: u64,
+    /// Most entries.
+    pub limit: usize,
+    /// How long to wait for one.
+    pub wait: Duration,
+}
+
+/// What [`WaitEnded`] found.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    /// The downloads that ended, in the order they did.
+    pub entries: Vec<Entry<DownloadFinished>>,
+    /// The queue now.
+    pub queue: QueueState,
+}
+
+/// The download queue, for tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, MessageResponse)]
+pub struct QueueState {
+    /// Downloads waiting for room.
+    pub waiting: usize,
+    /// Downloads running.
+    pub running: usize,
+    /// Downloads that have ended since the peer started.
+    pub ended: u64,
+    /// The most downloads waiting or running at once.
+    pub bound: usize,
+}
+
+/// Ask for the [`QueueState`].
+#[derive(Debug, Message)]
+#[rtype(result = "QueueState")]
+pub struct GetQueue;
 
 /// Fetch the active peers' indexes (a bounded number at a time) and merge
 /// them; resolves to the number of peers whose index arrived.
@@ -176,19 +262,24 @@ pub struct DownloaderConfig {
     /// How a download is synced: with [`crate::config::SyncMode::EachFile`] here, once it
     /// has arrived; grouped, by the folder when it commits.
     pub sync: crate::config::SyncMode,
+    /// Downloads waiting or running at once, at most.
+    pub max_queued: usize,
+    /// Ended downloads the book keeps.
+    pub history: usize,
 }
 
 /// Bytes of a download held before they are written to its file (per
 /// download in flight).
 const WRITE_BUFFER: usize = 256 * 1024;
 
-type DownloadId = u64;
+/// A download under way (one per RFC, however many asked for it).
+type RunId = u64;
 type BatchId = u64;
 
 struct Running {
-    /// The batches waiting for it (more than one when several asked for
-    /// the same RFC while it ran).
-    batches: Vec<BatchId>,
+    /// The book's downloads it serves (more than one when the RFC was
+    /// asked for again while it ran).
+    asks: Vec<DownloadId>,
     plan: DownloadPlan,
     started: SystemTime,
     clock: Instant,
@@ -207,16 +298,20 @@ struct Getting {
     progress: Arc<Progress>,
 }
 
-/// A download waiting for room: its id, batches and RFC.
+/// A download waiting for room: its run, the book's downloads it serves,
+/// its RFC.
 struct Waiting {
-    id: DownloadId,
-    batches: Vec<BatchId>,
+    id: RunId,
+    asks: Vec<DownloadId>,
     number: RfcNumber,
 }
 
+/// A [`Fetch`] waiting for its downloads.
 struct Batch {
-    numbers: Vec<RfcNumber>,
-    finished: HashMap<RfcNumber, DownloadFinished>,
+    /// Its downloads, in the order asked.
+    ids: Vec<DownloadId>,
+    /// Those not ended yet.
+    open: HashSet<DownloadId>,
     reply: Option<oneshot::Sender<Vec<DownloadFinished>>>,
 }
 
@@ -228,7 +323,11 @@ pub struct DownloaderActor {
     config: DownloaderConfig,
     next_id: u64,
     queue: VecDeque<Waiting>,
-    running: HashMap<DownloadId, Running>,
+    running: HashMap<RunId, Running>,
+    /// Every download asked for, and how the ended ones ended.
+    book: Book<DownloadFinished>,
+    /// The number of downloads ended so far, for those waiting on ends.
+    ends: tokio::sync::watch::Sender<u64>,
     busy: HashMap<SocketAddr, usize>,
     /// The rate of the recent transfers from each holder, bytes/s (a
     /// moving average), to prefer fast holders over overloaded ones.
@@ -253,15 +352,17 @@ impl DownloaderActor {
             store,
             link,
             folder,
-            config,
             next_id: 0,
             queue: VecDeque::new(),
             running: HashMap::new(),
+            book: Book::new(config.max_queued, config.history),
+            ends: tokio::sync::watch::Sender::new(0),
             busy: HashMap::new(),
             speed: HashMap::new(),
             batches: HashMap::new(),
             subscribers: Vec::new(),
             refreshing: false,
+            config,
             log,
         }
     }
@@ -277,18 +378,16 @@ impl DownloaderActor {
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let mut starting = Vec::new();
         while self.running.len() < self.config.max_parallel.max(1) {
-            let Some(Waiting {
-                id,
-                batches,
-                number,
-            }) = self.queue.pop_front()
-            else {
+            let Some(Waiting { id, asks, number }) = self.queue.pop_front() else {
                 break;
             };
+            for ask in &asks {
+                self.book.start(*ask);
+            }
             self.running.insert(
                 id,
                 Running {
-                    batches,
+                    asks,
                     plan: DownloadPlan::new(number, Vec::new()),
                     started: SystemTime::now(),
                     clock: Instant::now(),
@@ -336,7 +435,7 @@ impl DownloaderActor {
     }
 
     /// Feeds `event` to download `id`'s plan and does what it says.
-    fn step(&mut self, id: DownloadId, event: PlanEvent, ctx: &mut Context<Self>) {
+    fn step(&mut self, id: RunId, event: PlanEvent, ctx: &mut Context<Self>) {
         let Some(running) = self.running.get_mut(&id) else {
             return;
         };
@@ -348,7 +447,7 @@ impl DownloaderActor {
         self.perform(id, action, ctx);
     }
 
-    fn perform(&mut self, id: DownloadId, action: Action, ctx: &mut Context<Self>) {
+    fn perform(&mut self, id: RunId, action: Action, ctx: &mut Context<Self>) {
         let Some(running) = self.running.get(&id) else {
             return;
         };
@@ -466,7 +565,7 @@ impl DownloaderActor {
     }
 
     /// Ends download `id` with `outcome`, and starts the next one.
-    fn finish(&mut self, id: DownloadId, outcome: Outcome, ctx: &mut Context<Self>) {
+    fn finish(&mut self, id: RunId, outcome: Outcome, ctx: &mut Context<Self>) {
         if let Some(running) = self.running.remove(&id) {
             let finished = DownloadFinished {
                 number: running.plan.number(),
@@ -476,13 +575,14 @@ impl DownloaderActor {
                 transfer: running.transfer,
                 failed_attempts: running.plan.attempts().to_vec(),
             };
-            self.deliver(&running.batches, finished);
+            self.deliver(&running.asks, finished);
         }
         self.pump(ctx);
     }
 
-    /// Reports `finished` and files it with its batches.
-    fn deliver(&mut self, batches: &[BatchId], finished: DownloadFinished) {
+    /// Reports `finished`, ends the book's downloads it served, and
+    /// answers the batches it completes.
+    fn deliver(&mut self, asks: &[DownloadId], finished: DownloadFinished) {
         report(&self.log, &self.config.origin.host, &finished);
         let metrics = &self.config.metrics;
         match &finished.outcome {
@@ -496,19 +596,29 @@ impl DownloaderActor {
         for subscriber in &self.subscribers {
             subscriber.do_send(finished.clone());
         }
-        for batch_id in batches {
-            let Some(batch) = self.batches.get_mut(batch_id) else {
-                continue;
-            };
-            batch.finished.insert(finished.number, finished.clone());
-            if batch.finished.len() < batch.numbers.len() {
-                continue;
-            }
-            if let Some(mut batch) = self.batches.remove(batch_id) {
+        for ask in asks {
+            self.book.end(*ask, finished.clone());
+        }
+        self.ends.send_replace(self.book.ends());
+        let done: Vec<BatchId> = self
+            .batches
+            .iter_mut()
+            .filter_map(|(batch_id, batch)| {
+                for ask in asks {
+                    batch.open.remove(ask);
+                }
+                batch.open.is_empty().then_some(*batch_id)
+            })
+            .collect();
+        for batch_id in done {
+            if let Some(mut batch) = self.batches.remove(&batch_id) {
                 let results = batch
-                    .numbers
+                    .ids
                     .iter()
-                    .filter_map(|n| batch.finished.remove(n))
+                    .filter_map(|id| match &self.book.get(*id)?.stage {
+                        BookStage::Ended { how, .. } => Some(how.clone()),
+                        _ => None,
+                    })
                     .collect();
                 if let Some(reply) = batch.reply.take() {
                     let _ = reply.send(results);
@@ -517,23 +627,68 @@ impl DownloaderActor {
         }
     }
 
-    /// Has `batch` wait for the download of `number` already running or
-    /// queued, if there is one: a second ask for the same RFC joins the
-    /// first instead of racing it for the same temporary file.
-    fn join_running(&mut self, number: RfcNumber, batch: BatchId) -> bool {
+    /// Queues `numbers` (each once), all or none: the book's ids, in
+    /// order. An RFC already under way gets its id onto that download.
+    fn enqueue(
+        &mut self,
+        numbers: Vec<RfcNumber>,
+        ctx: &mut Context<Self>,
+    ) -> Result<Vec<(DownloadId, RfcNumber)>, QueueFull> {
+        let mut seen = HashSet::new();
+        let numbers: Vec<RfcNumber> = numbers.into_iter().filter(|n| seen.insert(*n)).collect();
+        let ids = self.book.ask(&numbers, crate::now_ms())?;
+        for (&ask, &number) in ids.iter().zip(&numbers) {
+            if !self.join_running(number, ask) {
+                let id = self.id();
+                self.queue.push_back(Waiting {
+                    id,
+                    asks: vec![ask],
+                    number,
+                });
+            }
+        }
+        self.pump(ctx);
+        Ok(ids.into_iter().zip(numbers).collect())
+    }
+
+    /// Has the book's download `ask` end with the download of `number`
+    /// already running or queued, if there is one: a second ask for the
+    /// same RFC joins the first instead of racing it for the same
+    /// temporary file.
+    fn join_running(&mut self, number: RfcNumber, ask: DownloadId) -> bool {
         if let Some(running) = self
             .running
             .values_mut()
             .find(|r| r.plan.number() == number)
         {
-            running.batches.push(batch);
+            running.asks.push(ask);
+            self.book.start(ask);
             return true;
         }
         if let Some(waiting) = self.queue.iter_mut().find(|w| w.number == number) {
-            waiting.batches.push(batch);
+            waiting.asks.push(ask);
             return true;
         }
         false
+    }
+
+    /// The book's entry `id`, with its transfer if it waits or runs.
+    fn entry(&self, id: DownloadId) -> Option<DownloadEntry> {
+        let entry = self.book.get(id)?.clone();
+        let transfer = match entry.stage {
+            BookStage::Ended { .. } => None,
+            _ => self.transfer_of(entry.rfc),
+        };
+        Some(DownloadEntry { entry, transfer })
+    }
+
+    fn queue_state(&self) -> QueueState {
+        QueueState {
+            waiting: self.queue.iter().map(|w| w.asks.len()).sum(),
+            running: self.running.values().map(|r| r.asks.len()).sum(),
+            ended: self.book.ends(),
+            bound: self.book.queue_bound(),
+        }
     }
 }
 
@@ -559,7 +714,7 @@ impl Supervised for DownloaderActor {
                 partials.push(getting.temp);
             }
             ended.push((
-                running.batches,
+                running.asks,
                 running.plan.number(),
                 running.started,
                 running.clock,
@@ -567,7 +722,7 @@ impl Supervised for DownloaderActor {
         }
         for waiting in self.queue.drain(..) {
             ended.push((
-                waiting.batches,
+                waiting.asks,
                 waiting.number,
                 SystemTime::now(),
                 Instant::now(),
@@ -577,7 +732,7 @@ impl Supervised for DownloaderActor {
         self.refreshing = false;
         self.folder.remove(partials);
         warn!(self.log, "downloader restarting; downloads in flight interrupted"; "downloads" => ended.len());
-        for (batches, number, started, clock) in ended {
+        for (asks, number, started, clock) in ended {
             let finished = DownloadFinished {
                 number,
                 outcome: Outcome::Failed(DownloadError::Interrupted),
@@ -586,7 +741,7 @@ impl Supervised for DownloaderActor {
                 transfer: None,
                 failed_attempts: Vec::new(),
             };
-            self.deliver(&batches, finished);
+            self.deliver(&asks, finished);
         }
     }
 }
@@ -596,40 +751,144 @@ impl Handler<Fetch> for DownloaderActor {
 
     fn handle(&mut self, msg: Fetch, ctx: &mut Self::Context) -> Self::Result {
         crate::fault::point("downloader.fetch");
-        let mut seen = HashSet::new();
-        let numbers: Vec<RfcNumber> = msg
-            .numbers
-            .into_iter()
-            .filter(|n| seen.insert(*n))
-            .collect();
+        let asked = msg.numbers.clone();
+        let ids = match self.enqueue(msg.numbers, ctx) {
+            Ok(ids) => ids,
+            Err(full) => {
+                // Refused whole: each RFC ends failed, none started.
+                let now = SystemTime::now();
+                let mut seen = HashSet::new();
+                let failed = asked
+                    .into_iter()
+                    .filter(|n| seen.insert(*n))
+                    .map(|number| DownloadFinished {
+                        number,
+                        outcome: Outcome::Failed(DownloadError::QueueFull(full)),
+                        started: now,
+                        elapsed: Duration::ZERO,
+                        transfer: None,
+                        failed_attempts: Vec::new(),
+                    })
+                    .collect();
+                return Box::pin(async move { failed });
+            }
+        };
         let (reply, rx) = oneshot::channel();
-        let batch = self.id();
-        if numbers.is_empty() {
+        let ids: Vec<DownloadId> = ids.into_iter().map(|(id, _)| id).collect();
+        let open: HashSet<DownloadId> = ids
+            .iter()
+            .copied()
+            .filter(|id| {
+                !matches!(
+                    self.book.get(*id).map(|e| &e.stage),
+                    Some(BookStage::Ended { .. })
+                )
+            })
+            .collect();
+        if open.is_empty() {
             let _ = reply.send(Vec::new());
         } else {
+            let batch = self.id();
             self.batches.insert(
                 batch,
                 Batch {
-                    numbers: numbers.clone(),
-                    finished: HashMap::new(),
+                    ids,
+                    open,
                     reply: Some(reply),
                 },
             );
-            for number in numbers {
-                if !self.join_running(number, batch) {
-                    let id = self.id();
-                    self.queue.push_back(Waiting {
-                        id,
-                        batches: vec![batch],
-                        number,
-                    });
-                }
-            }
-            self.pump(ctx);
         }
         // This future only waits: the downloads run on the actor's context,
         // and a restart answers with them interrupted.
         Box::pin(async move { rx.await.unwrap_or_default() })
+    }
+}
+
+impl Handler<Enqueue> for DownloaderActor {
+    type Result = Result<Vec<(DownloadId, RfcNumber)>, QueueFull>;
+
+    fn handle(&mut self, msg: Enqueue, ctx: &mut Self::Context) -> Self::Result {
+        self.enqueue(msg.numbers, ctx)
+    }
+}
+
+impl Handler<GetDownloads> for DownloaderActor {
+    type Result = MessageResult<GetDownloads>;
+
+    fn handle(&mut self, msg: GetDownloads, _: &mut Self::Context) -> Self::Result {
+        let (entries, more) = self.book.page(msg.after, msg.limit);
+        let page = entries
+            .into_iter()
+            .filter_map(|entry| self.entry(entry.id))
+            .collect();
+        MessageResult((page, more))
+    }
+}
+
+impl Handler<WaitDownload> for DownloaderActor {
+    type Result = ResponseActFuture<Self, Option<DownloadEntry>>;
+
+    fn handle(&mut self, msg: WaitDownload, _: &mut Self::Context) -> Self::Result {
+        let id = msg.id;
+        let ended = move |act: &Self| {
+            act.book
+                .get(id)
+                .is_none_or(|e| matches!(e.stage, BookStage::Ended { .. }))
+        };
+        if ended(self) || msg.wait.is_zero() {
+            return Box::pin(fut::ready(self.entry(id)));
+        }
+        let mut ends = self.ends.subscribe();
+        let deadline = tokio::time::Instant::now() + msg.wait;
+        Box::pin(
+            async move {
+                // Any end may be this one: looked at after each.
+                let _ = tokio::time::timeout_at(deadline, ends.changed()).await;
+                deadline
+            }
+            .into_actor(self)
+            .then(
+                move |deadline, act, ctx| -> ResponseActFuture<Self, Option<DownloadEntry>> {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    if ended(act) || left.is_zero() {
+                        return Box::pin(fut::ready(act.entry(id)));
+                    }
+                    act.handle(WaitDownload { id, wait: left }, ctx)
+                },
+            ),
+        )
+    }
+}
+
+impl Handler<WaitEnded> for DownloaderActor {
+    type Result = ResponseActFuture<Self, Ended>;
+
+    fn handle(&mut self, msg: WaitEnded, _: &mut Self::Context) -> Self::Result {
+        let (since, limit) = (msg.since, msg.limit);
+        let found = move |act: &Self| Ended {
+            entries: act.book.ended_since(since, limit),
+            queue: act.queue_state(),
+        };
+        if self.book.ends() > since || msg.wait.is_zero() {
+            return Box::pin(fut::ready(found(self)));
+        }
+        let mut ends = self.ends.subscribe();
+        let wait = msg.wait;
+        Box::pin(
+            async move {
+                let _ = tokio::time::timeout(wait, ends.changed()).await;
+            }
+            .into_actor(self)
+            .map(move |(), act, _| found(act)),
+        )
+    }
+}
+
+impl Handler<GetQueue> for DownloaderActor {
+    type Result = QueueState;
+
+    fn handle(&mut self, _: GetQueue, _: &mut Self::Context) -> QueueState {
+        self.queue_state()
     }
 }
 
@@ -734,30 +993,47 @@ impl Handler<GetTransfers> for DownloaderActor {
     type Result = MessageResult<GetTransfers>;
 
     fn handle(&mut self, _: GetTransfers, _: &mut Self::Context) -> Self::Result {
-        let mut transfers: Vec<Transfer> = self
-            .running
-            .values()
-            .map(|r| Transfer {
-                number: r.plan.number(),
-                waiting: false,
-                holder: r.getting.as_ref().map(|g| g.candidate.addr),
-                length: r.getting.as_ref().and_then(|g| g.progress.length()),
-                received: r.getting.as_ref().map_or(0, |g| g.progress.received()),
-                failed_attempts: r.plan.attempts().len(),
-                elapsed_ms: r.clock.elapsed().as_millis() as u64,
-            })
-            .collect();
+        let mut transfers: Vec<Transfer> = self.running.values().map(running_transfer).collect();
         transfers.sort_by_key(|t| std::cmp::Reverse(t.elapsed_ms));
-        transfers.extend(self.queue.iter().map(|w| Transfer {
-            number: w.number,
-            waiting: true,
-            holder: None,
-            length: None,
-            received: 0,
-            failed_attempts: 0,
-            elapsed_ms: 0,
-        }));
+        transfers.extend(self.queue.iter().map(|w| waiting_transfer(w.number)));
         MessageResult(transfers)
+    }
+}
+
+impl DownloaderActor {
+    /// The transfer of `number`, if it waits or runs.
+    fn transfer_of(&self, number: RfcNumber) -> Option<Transfer> {
+        if let Some(running) = self.running.values().find(|r| r.plan.number() == number) {
+            return Some(running_transfer(running));
+        }
+        self.queue
+            .iter()
+            .any(|w| w.number == number)
+            .then(|| waiting_transfer(number))
+    }
+}
+
+fn running_transfer(r: &Running) -> Transfer {
+    Transfer {
+        number: r.plan.number(),
+        waiting: false,
+        holder: r.getting.as_ref().map(|g| g.candidate.addr),
+        length: r.getting.as_ref().and_then(|g| g.progress.length()),
+        received: r.getting.as_ref().map_or(0, |g| g.progress.received()),
+        failed_attempts: r.plan.attempts().len(),
+        elapsed_ms: r.clock.elapsed().as_millis() as u64,
+    }
+}
+
+fn waiting_transfer(number: RfcNumber) -> Transfer {
+    Transfer {
+        number,
+        waiting: true,
+        holder: None,
+        length: None,
+        received: 0,
+        failed_attempts: 0,
+        elapsed_ms: 0,
     }
 }
 

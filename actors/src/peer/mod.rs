@@ -260,6 +260,8 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
                     .then(|| Duration::from_millis(config.refresh_index_ms)),
                 sync: config.sync,
                 metrics: metrics.clone(),
+                max_queued: config.max_queued_downloads,
+                history: config.download_history,
             },
             log.new(o!("actor" => "downloader")),
         ),

@@ -418,6 +418,19 @@ impl Handler<GetDocument> for StoreActor {
     }
 }
 
+/// The RFCs the index names that this peer does not hold, in order.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<RfcNumber>")]
+pub struct GetMissing;
+
+impl Handler<GetMissing> for StoreActor {
+    type Result = MessageResult<GetMissing>;
+
+    fn handle(&mut self, _: GetMissing, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.index.missing(now_ms()))
+    }
+}
+
 impl Handler<Lookup> for StoreActor {
     type Result = MessageResult<Lookup>;
 

@@ -413,6 +413,30 @@ impl RfcIndex {
             .collect()
     }
 
+    /// The RFCs some live remote record names that this peer does not
+    /// hold, in order.
+    pub fn missing(&self, now_ms: u64) -> Vec<RfcNumber> {
+        let mut missing = Vec::new();
+        let mut held = None;
+        for ((number, holder), entry) in &self.records {
+            if held == Some(*number) {
+                continue;
+            }
+            if *holder == self.me {
+                // Sorted by holder within a number: drop what came before.
+                held = Some(*number);
+                if missing.last() == Some(number) {
+                    missing.pop();
+                }
+            } else if entry.deadline_ms.is_some_and(|d| d > now_ms)
+                && missing.last() != Some(number)
+            {
+                missing.push(*number);
+            }
+        }
+        missing
+    }
+
     /// The distinct holders named by remote records.
     #[cfg(test)]
     fn remote_holders(&self) -> std::collections::HashSet<&Holder> {
@@ -468,6 +492,27 @@ mod tests {
         let mut index = RfcIndex::new(Holder::new("me", 1), limits(100));
         index.add_local(9264, "Linkset");
         index
+    }
+
+    #[test]
+    fn missing_rfcs_are_those_named_by_live_remote_records_and_not_held() {
+        let mut index = index();
+        index.merge(
+            &[
+                // held here too, from a holder sorted before and after me
+                record(9264, "a", 7, 100),
+                record(9264, "z", 7, 100),
+                record(9265, "b", 2, 100),
+                record(9265, "c", 2, 100),
+                record(1, "c", 3, 100),
+            ],
+            anyone,
+            T0,
+        );
+        index.merge(&[record(7, "c", 3, 100)], anyone, T0 + 60_000);
+        assert_eq!(index.missing(T0), [1, 7, 9265]);
+        // Learned a minute apart: the first records run out first.
+        assert_eq!(index.missing(T0 + 7_230_000), [7]);
     }
 
     #[test]
