@@ -36,12 +36,12 @@ enum Command {
     /// download-time curves, CSV and a report.
     Lab(LabArgs),
     /// Talk to a running daemon through its admin endpoint.
-    Ctl(crate::ctl::CtlArgs),
+    Ctl(crate::tools::ctl::CtlArgs),
     /// Print a peer's RFC index (one GET RFC-Index exchange; no daemon).
-    Index(crate::ctl::IndexArgs),
+    Index(crate::tools::index::IndexArgs),
     /// Download RFCs without a daemon: register, download, save, leave.
     /// Exits 0 only if every RFC was saved.
-    Get(crate::ctl::GetArgs),
+    Get(crate::tools::get::GetArgs),
 }
 
 /// Flags every daemon takes.
@@ -139,11 +139,6 @@ fn parse_repeat(text: &str) -> Result<usize, String> {
     }
 }
 
-/// `--rs`: a host and a port, checked when the command line is parsed.
-pub fn parse_rs(text: &str) -> Result<String, String> {
-    config::valid_rs_address(text).map(|()| text.to_owned())
-}
-
 /// The admin token: the config's, else `$P2P_DI_ADMIN_TOKEN`.
 fn admin_token(configured: &mut Option<String>) {
     if configured.is_none() {
@@ -193,7 +188,7 @@ struct PeerArgs {
     #[command(flatten)]
     common: Common,
     /// The registration server (default 127.0.0.1:65423).
-    #[arg(long, value_name = "HOST:PORT", value_parser = parse_rs)]
+    #[arg(long, value_name = "HOST:PORT", value_parser = crate::args::parse_rs)]
     rs: Option<String>,
     /// Address and port of this peer's RFC server (default: the first free
     /// port in 65400-65500 on all interfaces).
@@ -207,8 +202,9 @@ struct PeerArgs {
     host: Option<String>,
     /// RFCs to download after joining, then keep serving (for a download
     /// that exits with its outcome, see `p2p-di get` and `p2p-di ctl get`).
-    #[arg(long, value_name = "N[,N...]", value_delimiter = ',')]
-    get: Vec<u32>,
+    #[arg(long, value_name = "N|N-M[,...]", value_delimiter = ',',
+          value_parser = crate::args::parse_rfcs)]
+    get: Vec<std::ops::RangeInclusive<u32>>,
     /// Address of the admin endpoint (default 127.0.0.1 on a free port,
     /// written in the RFC folder's note, `.p2p-di.admin`), or `off`.
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_admin)]
@@ -300,9 +296,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rs(args) => run_rs(args),
         Command::Peer(args) => run_peer(args),
         Command::Lab(args) => run_lab(args),
-        Command::Ctl(args) => crate::ctl::run_ctl(args),
-        Command::Index(args) => crate::ctl::run_index(args),
-        Command::Get(args) => crate::ctl::run_get(args),
+        Command::Ctl(args) => crate::tools::ctl::run_ctl(args),
+        Command::Index(args) => crate::tools::index::run_index(args),
+        Command::Get(args) => crate::tools::get::run_get(args),
     }
 }
 
@@ -321,7 +317,8 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
         config.host = Some(host);
     }
     if !args.get.is_empty() {
-        config.get = args.get;
+        config.get =
+            crate::args::rfcs_of(&args.get).map_err(|err| anyhow::anyhow!("--get: {err}"))?;
     }
     apply_admin(args.admin, &mut config.admin_listen);
     admin_token(&mut config.admin_token);

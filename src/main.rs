@@ -6,9 +6,11 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod api;
+mod args;
 mod cli;
-mod ctl;
 mod lab;
+mod tools;
 
 use clap::Parser;
 use p2p_di_actors::config::{LogConfig, LogFormat, LogLevel};

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// RS, peer A (empty) and peer B (RFCs 9264 and 9265): the contract's
 /// testing scenario.
@@ -93,10 +93,16 @@ fn ctl_drives_the_testing_scenario() {
     assert!(joined.ok(), "{joined:?}");
     let got = ctl(a, &["get", "9265", "--json"], cwd);
     assert!(got.ok(), "{got:?}");
-    let views: serde_json::Value = serde_json::from_str(&got.stdout).unwrap();
-    assert_eq!(views[0]["state"], "downloaded");
-    assert_eq!(views[0]["holder"], format!("hostB:{}", s.b.addr.port()));
-    assert_eq!(views[0]["length"], SIZE_9265);
+    // One JSON line per download as it ends.
+    let lines: Vec<serde_json::Value> = got
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", got.stdout);
+    assert_eq!(lines[0]["state"], "downloaded");
+    assert_eq!(lines[0]["holder"], format!("hostB:{}", s.b.addr.port()));
+    assert_eq!(lines[0]["length"], SIZE_9265);
     // One record per registration: B registered twice, with one cookie.
     let rs_peers = get_json(rs, "/peers");
     let b_record = rs_peers["peers"]
@@ -393,21 +399,14 @@ fn transfers_show_bytes_done_on_both_sides() {
     let root = tempfile::tempdir().unwrap();
     let rs = start_rs(root.path());
     let size = 3_000_000;
-    let b_dir = folder(root.path(), "b", &[(42, size)], true);
     // B sends at 1 MB/s: the transfer takes about three seconds (the
     // peers' limit is five).
-    let b = start_peer_with(
-        root.path(),
-        rs.addr,
-        &b_dir,
-        "hostB",
-        "upload_limit_bytes_per_sec: Some(1000000)",
-        &[],
-    );
+    let b = start_slow_holder(root.path(), rs.addr, 42, size);
     let a = start_peer(root.path(), rs.addr, &root.path().join("a"), "hostA", &[]);
     let started = http(a.admin(), "POST", "/downloads", &[], Some("{\"rfc\": 42}"));
     assert_eq!(started.status, 202, "{}", started.body);
-    let id = started.json()["id"].as_u64().unwrap();
+    let id = started.json()["downloads"][0]["id"].as_u64().unwrap();
+    assert_eq!(started.json()["downloads"][0]["rfc"], 42);
     assert_eq!(
         started.header("location"),
         Some(format!("/downloads/{id}").as_str())
@@ -458,10 +457,26 @@ fn transfers_show_bytes_done_on_both_sides() {
         "{}",
         "not json",
         "{\"rfc\": 1, \"x\": 2}",
+        "{\"rfc\": 1, \"rfcs\": [2]}",
+        "{\"rfcs\": [1, 0]}",
+        "{\"refresh\": true, \"rfcs\": [1]}",
     ] {
         let reply = http(a.admin(), "POST", "/downloads", &[], Some(body));
         assert_eq!(reply.status, 400, "{body}: {}", reply.body);
     }
+    // JSON only as JSON: a page elsewhere could send text/plain unasked.
+    let plain = http(
+        a.admin(),
+        "POST",
+        "/downloads",
+        &[("Content-Type", "text/plain")],
+        Some("{\"rfc\": 42}"),
+    );
+    assert_eq!(plain.status, 400, "{}", plain.body);
+    assert_eq!(
+        plain.json()["error"],
+        "send the body as JSON with Content-Type: application/json"
+    );
     assert_eq!(
         http(a.admin(), "GET", "/downloads/999", &[], None).status,
         404
@@ -767,4 +782,114 @@ fn an_error_says_its_cause_once() {
         "{cause:?} once in {}",
         nobody.stderr
     );
+}
+
+#[test]
+fn a_batch_is_queued_whole_or_refused_whole_and_ranges_and_all_are_fetched() {
+    let root = tempfile::tempdir().unwrap();
+    let rs = start_rs(root.path());
+    let docs: Vec<(u32, usize)> = (1..=10).map(|n| (n, 500 + n as usize)).collect();
+    let b_dir = folder(root.path(), "b", &docs, true);
+    let _b = start_peer(root.path(), rs.addr, &b_dir, "hostB", &[]);
+    let a_dir = root.path().join("a");
+    let a = start_peer_with(
+        root.path(),
+        rs.addr,
+        &a_dir,
+        "hostA",
+        "max_queued_downloads: 6",
+        &[],
+    );
+    // Past the bound: refused whole, nothing queued.
+    let refused = http(
+        a.admin(),
+        "POST",
+        "/downloads",
+        &[],
+        Some("{\"rfcs\": [1, 2, 3, 4, 5, 6, 7]}"),
+    );
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(
+        refused.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("7 downloads asked while 0 wait or run: the queue holds at most 6"),
+        "{}",
+        refused.body
+    );
+    assert!(get_json(a.admin(), "/downloads")["downloads"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // A range and a number, in one request.
+    let got = ctl(a.admin(), &["get", "1-3,7"], root.path());
+    assert!(got.ok(), "{got:?}");
+    assert!(
+        got.stderr
+            .contains("4 downloads: 4 downloaded, 0 held already, 0 failed"),
+        "{}",
+        got.stderr
+    );
+    // Everything the index names that A lacks: the other six.
+    let all = ctl(a.admin(), &["get", "--all", "--refresh"], root.path());
+    assert!(all.ok(), "{all:?}");
+    assert!(
+        all.stderr
+            .contains("6 downloads: 6 downloaded, 0 held already, 0 failed"),
+        "{}",
+        all.stderr
+    );
+    for (number, size) in &docs {
+        assert_eq!(
+            std::fs::read(a_dir.join(format!("rfc{number}.txt"))).unwrap(),
+            document(*number, *size)
+        );
+    }
+    // Nothing left to fetch.
+    let none = ctl(a.admin(), &["get", "--all"], root.path());
+    assert!(none.ok(), "{none:?}");
+    assert!(
+        none.stderr.contains("nothing to download"),
+        "{}",
+        none.stderr
+    );
+    // Bad specs are refused when parsed, naming the value.
+    let bad = ctl(a.admin(), &["get", "5-3"], root.path());
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(bad.stderr.contains("\"5-3\""), "{}", bad.stderr);
+}
+
+#[test]
+fn a_long_poll_answers_when_the_download_ends_not_when_the_wait_does() {
+    let root = tempfile::tempdir().unwrap();
+    let rs = start_rs(root.path());
+    let size = 1_500_000;
+    // 1 MB/s: the download takes about a second and a half.
+    let _b = start_slow_holder(root.path(), rs.addr, 42, size);
+    let a = start_peer(root.path(), rs.addr, &root.path().join("a"), "hostA", &[]);
+    let queued = http(
+        a.admin(),
+        "POST",
+        "/downloads",
+        &[],
+        Some("{\"rfcs\": [42]}"),
+    )
+    .json();
+    let id = queued["downloads"][0]["id"].as_u64().unwrap();
+    let since = queued["ended_before"].as_u64().unwrap();
+    let asked = Instant::now();
+    let done = get_json(a.admin(), &format!("/downloads/{id}?wait=30"));
+    let took = asked.elapsed();
+    assert_eq!(done["state"], "downloaded", "{done}");
+    assert!(took < Duration::from_secs(10), "answered after {took:?}");
+    // The feed of ends has it; past it, a poll waits its time and comes
+    // back empty.
+    let ended = get_json(a.admin(), &format!("/downloads/ended?since={since}"));
+    assert_eq!(ended["downloads"][0]["id"], id);
+    let next = ended["next"].as_u64().unwrap();
+    let asked = Instant::now();
+    let quiet = get_json(a.admin(), &format!("/downloads/ended?since={next}&wait=1"));
+    assert!(asked.elapsed() >= Duration::from_millis(900));
+    assert!(quiet["downloads"].as_array().unwrap().is_empty());
+    assert_eq!(quiet["next"], next);
 }

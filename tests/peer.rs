@@ -496,16 +496,8 @@ fn an_upload_cap_paces_what_the_rfc_server_sends() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     let rs = start_rs(root);
-    let dir = folder(root, "b", &[(9264, 1_000_000)], true);
     // 1 MB/s, with a burst of 100 KB: 1 MB takes at least 0.9 s
-    let b = start_peer_with(
-        root,
-        rs.addr,
-        &dir,
-        "hostB",
-        "upload_limit_bytes_per_sec: Some(1000000)",
-        &[],
-    );
+    let b = start_slow_holder(root, rs.addr, 9264, 1_000_000);
     let clock = std::time::Instant::now();
     let reply = exchange(b.addr, b"GET&*RFC&*9264&*P2P-DI/1.0&*a&*Linux\r\n");
     let took = clock.elapsed();
@@ -564,15 +556,7 @@ fn a_refresh_while_busy_fetches_a_sample_of_the_indexes() {
     let rs = start_rs(root.path());
     // B sends a 2 MB document at 1 MB/s: A's download runs about two
     // seconds, refreshing every 50 ms meanwhile. C, D and E are active too.
-    let b_dir = folder(root.path(), "b", &[(42, 2_000_000)], true);
-    let _b = start_peer_with(
-        root.path(),
-        rs.addr,
-        &b_dir,
-        "hostB",
-        "upload_limit_bytes_per_sec: Some(1000000)",
-        &[],
-    );
+    let _b = start_slow_holder(root.path(), rs.addr, 42, 2_000_000);
     let _others: Vec<Daemon> = ["hostC", "hostD", "hostE"]
         .iter()
         .map(|host| start_peer(root.path(), rs.addr, &root.path().join(host), host, &[]))
@@ -587,9 +571,10 @@ fn a_refresh_while_busy_fetches_a_sample_of_the_indexes() {
     );
     let started = http(a.admin(), "POST", "/downloads", &[], Some("{\"rfc\": 42}"));
     assert_eq!(started.status, 202, "{}", started.body);
-    let id = started.json()["id"].as_u64().unwrap();
+    let id = started.json()["downloads"][0]["id"].as_u64().unwrap();
     wait_until(Duration::from_secs(20), "the download to end", || {
-        get_json(a.admin(), &format!("/downloads/{id}"))["state"] != "running"
+        let state = get_json(a.admin(), &format!("/downloads/{id}"))["state"].clone();
+        state != "waiting" && state != "running"
     });
     let text = http(a.admin(), "GET", "/metrics", &[], None).body;
     let count = |kind: &str| {

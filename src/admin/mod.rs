@@ -14,7 +14,6 @@
 //! `Authorization: Bearer TOKEN` when a token is configured; the config
 //! refuses an address off loopback without one.
 
-mod downloads;
 pub mod peer;
 pub mod rs;
 
@@ -96,7 +95,7 @@ pub fn serve<S: Send + Sync + 'static>(
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_BODY_BYTES)
-                    .error_handler(|err, _| ApiError::bad_request(err.to_string()).into()),
+                    .error_handler(|err, _| ApiError::bad_request(json_error(&err)).into()),
             )
             .app_data(
                 web::QueryConfig::default()
@@ -127,6 +126,17 @@ pub fn serve<S: Send + Sync + 'static>(
         addr: bound,
         handle,
     })
+}
+
+/// Why a JSON body was refused. The content type is required (a page
+/// elsewhere cannot send it without the browser asking first), so say so.
+fn json_error(err: &actix_web::error::JsonPayloadError) -> String {
+    match err {
+        actix_web::error::JsonPayloadError::ContentType => {
+            "send the body as JSON with Content-Type: application/json".to_owned()
+        }
+        other => other.to_string(),
+    }
 }
 
 async fn page() -> HttpResponse {
@@ -217,7 +227,9 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             reply.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"p2p-di\""));
         }
-        reply.json(serde_json::json!({ "error": self.message }))
+        reply.json(crate::api::ErrorBody {
+            error: self.message.clone(),
+        })
     }
 }
 
@@ -309,11 +321,7 @@ pub fn page_of<T: Serialize, K: Ord + Clone + Serialize>(
     Page { items, next }
 }
 
-/// Seconds since the epoch as RFC 3339 UTC (`2026-11-21T09:30:00Z`).
-pub fn rfc3339(unix_secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(unix_secs))
-        .to_string()
-}
+pub use crate::api::rfc3339;
 
 #[cfg(test)]
 mod tests {

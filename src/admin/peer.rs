@@ -1,25 +1,25 @@
 //! A peer's admin routes: status, metrics, its index, its peer list, the
 //! transfers in flight, downloads by id, and leave, join and rescan.
 
-use super::downloads::{DownloadBookActor, Entry, GetDownload, ListDownloads, StartDownload};
 use super::{metrics_reply, page_limit, page_of, rfc3339, ApiError, Authorized, Common, Page};
+use crate::api;
 use actix::prelude::*;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use p2p_di_actors::metrics::Metrics;
 use p2p_di_actors::peer::downloader::{
-    DownloadError, DownloaderActor, GetTransfers, Outcome, RefreshIndex, Transfer,
+    DownloadError, DownloaderActor, Enqueue, GetDownloads, GetQueue, GetTransfers, RefreshIndex,
+    Transfer, WaitDownload, WaitEnded,
 };
 use p2p_di_actors::peer::link::{
     GetLinkState, GetPeerList, JoinNetwork, LeaveNetwork, LinkError, RsLinkActor, WaitJoined,
 };
-use p2p_di_actors::peer::store::{GetRecords, GetStoreStats, Rescan, StoreActor};
+use p2p_di_actors::peer::store::{GetMissing, GetRecords, GetStoreStats, Rescan, StoreActor};
 use p2p_di_actors::peer::PeerHandle;
 use p2p_di_actors::server::{GetUploads, UploadView};
 use p2p_di_actors::state::index::Holder;
 use p2p_di_actors::wire::{PeerEntry, RfcNumber};
-use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,7 +29,6 @@ pub struct PeerAdmin {
     link: Addr<RsLinkActor>,
     downloader: Addr<DownloaderActor>,
     uploads: Recipient<GetUploads>,
-    book: Addr<DownloadBookActor>,
     metrics: Metrics,
     host: String,
     rfc_server: SocketAddr,
@@ -40,14 +39,13 @@ pub struct PeerAdmin {
 }
 
 impl PeerAdmin {
-    /// The routes' view of `peer` (starts its download book).
+    /// The routes' view of `peer`.
     pub fn new(peer: &PeerHandle, rs: String, rfc_dir: PathBuf, join_timeout: Duration) -> Self {
         PeerAdmin {
             store: peer.store.clone(),
             link: peer.link.clone(),
             downloader: peer.downloader.clone(),
             uploads: peer.uploads.clone(),
-            book: DownloadBookActor::new(peer.downloader.clone()).start(),
             metrics: peer.metrics.clone(),
             host: peer.host.clone(),
             rfc_server: peer.local_addr,
@@ -67,42 +65,21 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/index/refresh", web::post().to(refresh_index))
         .route("/peers", web::get().to(peers))
         .route("/transfers", web::get().to(transfers))
-        .route("/downloads", web::post().to(start_download))
+        .route("/downloads", web::post().to(start_downloads))
         .route("/downloads", web::get().to(downloads))
+        .route("/downloads/ended", web::get().to(ended))
         .route("/downloads/{id}", web::get().to(download))
         .route("/leave", web::post().to(leave))
         .route("/join", web::post().to(join))
         .route("/rescan", web::post().to(rescan));
 }
 
-#[derive(Serialize)]
-struct Status {
-    role: &'static str,
-    version: &'static str,
-    uptime_secs: u64,
-    host: String,
-    rfc_server: SocketAddr,
-    admin: SocketAddr,
-    rs: String,
-    rfc_dir: String,
-    joined: bool,
-    left: bool,
-    registrations: u32,
-    documents: usize,
-    index_records: usize,
-    downloads_running: usize,
-    downloads_waiting: usize,
-    uploads_running: usize,
-    connections_open: i64,
-    bytes_served: u64,
-    bytes_downloaded: u64,
-}
-
+/// The queue as the API shows it.
 async fn status(
     _: Authorized,
     common: web::Data<Common>,
     peer: web::Data<PeerAdmin>,
-) -> Result<web::Json<Status>, ApiError> {
+) -> Result<web::Json<api::Status>, ApiError> {
     let link = peer
         .link
         .send(GetLinkState)
@@ -113,16 +90,14 @@ async fn status(
         .send(GetStoreStats)
         .await
         .map_err(|_| ApiError::restarting("store"))?;
-    let downloads = peer
+    let queue = peer
         .downloader
-        .send(GetTransfers)
+        .send(GetQueue)
         .await
         .map_err(|_| ApiError::restarting("downloader"))?;
     let uploads = peer.uploads.send(GetUploads).await.unwrap_or_default();
-    let waiting = downloads.iter().filter(|t| t.waiting).count();
-    Ok(web::Json(Status {
-        role: "peer",
-        version: env!("CARGO_PKG_VERSION"),
+    Ok(web::Json(api::Status::Peer(api::PeerStatus {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_secs: common.uptime_secs(),
         host: peer.host.clone(),
         rfc_server: peer.rfc_server,
@@ -134,13 +109,12 @@ async fn status(
         registrations: link.registrations,
         documents: store.documents,
         index_records: store.index_records,
-        downloads_running: downloads.len() - waiting,
-        downloads_waiting: waiting,
+        downloads: queue.into(),
         uploads_running: uploads.len(),
         connections_open: peer.metrics.connections("peer").get(),
         bytes_served: peer.metrics.peer_bytes_served.get(),
         bytes_downloaded: peer.metrics.peer_bytes_downloaded.get(),
-    }))
+    })))
 }
 
 async fn metrics(
@@ -159,31 +133,6 @@ async fn metrics(
     metrics_reply(&request, &peer.metrics)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IndexQuery {
-    limit: Option<usize>,
-    /// `NUMBER:HOST:PORT`, the last record of the previous page.
-    after: Option<String>,
-}
-
-#[derive(Serialize)]
-struct IndexRecordView {
-    rfc: RfcNumber,
-    title: String,
-    host: String,
-    port: u16,
-    ttl_secs: u64,
-    /// Held by this peer.
-    local: bool,
-}
-
-#[derive(Serialize)]
-struct IndexPage {
-    records: Vec<IndexRecordView>,
-    next: Option<String>,
-}
-
 /// `NUMBER:HOST:PORT` as a key (the host may hold colons itself).
 fn parse_index_key(key: &str) -> Result<(RfcNumber, Holder), ApiError> {
     let bad = || ApiError::bad_request(format!("after={key:?}: expected NUMBER:HOST:PORT"));
@@ -196,9 +145,9 @@ fn parse_index_key(key: &str) -> Result<(RfcNumber, Holder), ApiError> {
 
 async fn index(
     _: Authorized,
-    query: web::Query<IndexQuery>,
+    query: web::Query<api::PageQuery>,
     peer: web::Data<PeerAdmin>,
-) -> Result<web::Json<IndexPage>, ApiError> {
+) -> Result<web::Json<api::IndexPage>, ApiError> {
     let limit = page_limit(query.limit)?;
     let after = query.after.as_deref().map(parse_index_key).transpose()?;
     let (records, more) = peer
@@ -213,7 +162,7 @@ async fn index(
     };
     let records = records
         .into_iter()
-        .map(|r| IndexRecordView {
+        .map(|r| api::IndexRecord {
             local: (r.host.as_str(), r.port) == me,
             rfc: r.number,
             title: r.title,
@@ -222,20 +171,13 @@ async fn index(
             ttl_secs: r.ttl_secs,
         })
         .collect();
-    Ok(web::Json(IndexPage { records, next }))
-}
-
-#[derive(Serialize)]
-struct Refreshed {
-    /// Peers whose index arrived and was merged.
-    peers_reached: usize,
-    index_records: usize,
+    Ok(web::Json(api::IndexPage { records, next }))
 }
 
 async fn refresh_index(
     _: Authorized,
     peer: web::Data<PeerAdmin>,
-) -> Result<web::Json<Refreshed>, ApiError> {
+) -> Result<web::Json<api::Refreshed>, ApiError> {
     let reached = peer
         .downloader
         .send(RefreshIndex::all())
@@ -247,7 +189,7 @@ async fn refresh_index(
         .send(GetStoreStats)
         .await
         .map_err(|_| ApiError::restarting("store"))?;
-    Ok(web::Json(Refreshed {
+    Ok(web::Json(api::Refreshed {
         peers_reached: reached,
         index_records: stats.index_records,
     }))
@@ -268,54 +210,23 @@ fn link_error(err: LinkError) -> ApiError {
     ApiError::new(status, err.to_string())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PeersQuery {
-    limit: Option<usize>,
-    /// `ADDRESS:PORT` of the last peer of the previous page.
-    after: Option<String>,
-    /// Ask the RS now (PQUERY) instead of showing the last list.
-    refresh: Option<bool>,
-}
-
-#[derive(Serialize)]
-struct PeerView {
-    key: String,
-    host: String,
-    address: IpAddr,
-    port: u16,
-    ttl_secs: u64,
-    registrations_30d: u32,
-    last_registered: String,
-}
-
-impl From<PeerEntry> for PeerView {
-    fn from(entry: PeerEntry) -> Self {
-        PeerView {
-            key: SocketAddr::new(entry.address, entry.port).to_string(),
-            host: entry.host,
-            address: entry.address,
-            port: entry.port,
-            ttl_secs: entry.ttl_secs,
-            registrations_30d: entry.registrations_30d,
-            last_registered: rfc3339(entry.last_registered_unix_secs),
-        }
+fn listed(entry: PeerEntry) -> api::ListedPeer {
+    api::ListedPeer {
+        key: SocketAddr::new(entry.address, entry.port).to_string(),
+        host: entry.host,
+        address: entry.address,
+        port: entry.port,
+        ttl_secs: entry.ttl_secs,
+        registrations_30d: entry.registrations_30d,
+        last_registered: rfc3339(entry.last_registered_unix_secs),
     }
-}
-
-#[derive(Serialize)]
-struct PeersPage {
-    peers: Vec<PeerView>,
-    next: Option<String>,
-    /// The RS's answer when it had no list (`no active peers`, ...).
-    note: Option<String>,
 }
 
 async fn peers(
     _: Authorized,
-    query: web::Query<PeersQuery>,
+    query: web::Query<api::PeerListQuery>,
     peer: web::Data<PeerAdmin>,
-) -> Result<web::Json<PeersPage>, ApiError> {
+) -> Result<web::Json<api::PeerList>, ApiError> {
     let limit = page_limit(query.limit)?;
     let (list, note) = if query.refresh.unwrap_or(false) {
         match peer.link.send(GetPeerList).await {
@@ -332,46 +243,19 @@ async fn peers(
             .map_err(|_| ApiError::restarting("RS link"))?;
         (state.last_peers, None)
     };
-    let views: Vec<PeerView> = list.into_iter().map(PeerView::from).collect();
+    let views: Vec<api::ListedPeer> = list.into_iter().map(listed).collect();
     let Page { items, next } = page_of(views, |v| v.key.clone(), query.after.clone(), limit);
-    Ok(web::Json(PeersPage {
+    Ok(web::Json(api::PeerList {
         peers: items,
         next,
         note,
     }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
-    limit: Option<usize>,
-    after: Option<String>,
-}
-
-/// An upload or a download in flight.
-#[derive(Serialize)]
-struct TransferView {
-    /// `up-SESSION` or `down-RFC`: unique while it runs.
-    key: String,
-    direction: &'static str,
-    rfc: RfcNumber,
-    /// The client (upload) or the holder (download; `null` while it looks
-    /// for one).
-    peer: Option<SocketAddr>,
-    /// The document's length, once known.
-    length: Option<u64>,
-    /// Bytes sent or received so far.
-    done: u64,
-    /// Waiting for room to start.
-    waiting: bool,
-    failed_attempts: usize,
-    elapsed_ms: u64,
-}
-
-fn upload_view(u: UploadView) -> TransferView {
-    TransferView {
+fn upload_view(u: UploadView) -> api::Transfer {
+    api::Transfer {
         key: format!("up-{:012}", u.session),
-        direction: "upload",
+        direction: "upload".into(),
         rfc: u.number,
         peer: Some(u.client),
         length: Some(u.length),
@@ -382,10 +266,10 @@ fn upload_view(u: UploadView) -> TransferView {
     }
 }
 
-fn download_view(t: Transfer) -> TransferView {
-    TransferView {
+fn download_transfer(t: Transfer) -> api::Transfer {
+    api::Transfer {
         key: format!("down-{:010}", t.number),
-        direction: "download",
+        direction: "download".into(),
         rfc: t.number,
         peer: t.holder,
         length: t.length,
@@ -396,17 +280,11 @@ fn download_view(t: Transfer) -> TransferView {
     }
 }
 
-#[derive(Serialize)]
-struct TransfersPage {
-    transfers: Vec<TransferView>,
-    next: Option<String>,
-}
-
 async fn transfers(
     _: Authorized,
-    query: web::Query<PageQuery>,
+    query: web::Query<api::PageQuery>,
     peer: web::Data<PeerAdmin>,
-) -> Result<web::Json<TransfersPage>, ApiError> {
+) -> Result<web::Json<api::Transfers>, ApiError> {
     let limit = page_limit(query.limit)?;
     let downloads = peer
         .downloader
@@ -418,201 +296,140 @@ async fn transfers(
         .send(GetUploads)
         .await
         .map_err(|_| ApiError::restarting("RFC server"))?;
-    let all: Vec<TransferView> = downloads
+    let all: Vec<api::Transfer> = downloads
         .into_iter()
-        .map(download_view)
+        .map(download_transfer)
         .chain(uploads.into_iter().map(upload_view))
         .collect();
     let Page { items, next } = page_of(all, |t| t.key.clone(), query.after.clone(), limit);
-    Ok(web::Json(TransfersPage {
+    Ok(web::Json(api::Transfers {
         transfers: items,
         next,
     }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DownloadAsk {
-    rfc: RfcNumber,
-}
-
-#[derive(Serialize)]
-struct AttemptView {
-    address: SocketAddr,
-    stage: &'static str,
-    error: String,
-}
-
-/// A download asked for through the endpoint, as `GET /downloads/ID`
-/// shows it.
-#[derive(Serialize)]
-struct DownloadView {
-    id: u64,
-    rfc: RfcNumber,
-    /// `running`, `downloaded`, `already_held` or `failed`.
-    state: &'static str,
-    asked: String,
-    elapsed_ms: u64,
-    /// The holder it came from, when downloaded.
-    holder: Option<String>,
-    /// The holder being tried (running) or it came from (downloaded).
-    address: Option<SocketAddr>,
-    length: Option<u64>,
-    received: u64,
-    /// Tries that failed, in order.
-    attempts: Vec<AttemptView>,
-    error: Option<String>,
-}
-
-fn describe(entry: Entry, running: Option<&Transfer>) -> DownloadView {
-    let asked = rfc3339(
-        entry
-            .asked
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    );
-    let mut view = DownloadView {
-        id: entry.id,
-        rfc: entry.rfc,
-        state: "running",
-        asked,
-        elapsed_ms: entry.clock.elapsed().as_millis() as u64,
-        holder: None,
-        address: running.and_then(|t| t.holder),
-        length: running.and_then(|t| t.length),
-        received: running.map_or(0, |t| t.received),
-        attempts: Vec::new(),
-        error: None,
-    };
-    let Some(finished) = entry.finished else {
-        return view;
-    };
-    view.elapsed_ms = finished.elapsed.as_millis() as u64;
-    view.attempts = finished
-        .failed_attempts
-        .iter()
-        .map(|a| AttemptView {
-            address: a.addr,
-            stage: a.stage.as_str(),
-            error: a.error.to_string(),
-        })
-        .collect();
-    match finished.outcome {
-        Outcome::Downloaded {
-            holder,
-            addr,
-            bytes,
-        } => {
-            view.state = "downloaded";
-            view.holder = Some(format!("{}:{}", holder.host, holder.port));
-            view.address = Some(addr);
-            view.length = Some(bytes);
-            view.received = bytes;
-        }
-        Outcome::AlreadyHeld => {
-            view.state = "already_held";
-            view.address = None;
-        }
-        Outcome::Failed(err) => {
-            view.state = "failed";
-            view.address = None;
-            view.error = Some(err.to_string());
-        }
+/// The RFCs a `POST /downloads` asks for.
+async fn asked(ask: &api::DownloadAsk, peer: &PeerAdmin) -> Result<Vec<RfcNumber>, ApiError> {
+    let forms =
+        usize::from(ask.rfc.is_some()) + usize::from(!ask.rfcs.is_empty()) + usize::from(ask.all);
+    if forms != 1 {
+        return Err(ApiError::bad_request(
+            "ask for one of: \"rfc\": N, \"rfcs\": [N, ...], \"all\": true",
+        ));
     }
-    view
+    if ask.refresh && !ask.all {
+        return Err(ApiError::bad_request("\"refresh\" goes with \"all\""));
+    }
+    if ask.all {
+        if ask.refresh {
+            peer.downloader
+                .send(RefreshIndex::all())
+                .await
+                .map_err(|_| ApiError::restarting("downloader"))?
+                .map_err(download_error)?;
+        }
+        return peer
+            .store
+            .send(GetMissing)
+            .await
+            .map_err(|_| ApiError::restarting("store"));
+    }
+    let numbers: Vec<RfcNumber> = ask
+        .rfc
+        .into_iter()
+        .chain(ask.rfcs.iter().copied())
+        .collect();
+    if numbers.contains(&0) {
+        return Err(ApiError::bad_request("an RFC number is 1 or more"));
+    }
+    Ok(numbers)
 }
 
-async fn start_download(
+async fn start_downloads(
     _: Authorized,
-    ask: web::Json<DownloadAsk>,
+    ask: web::Json<api::DownloadAsk>,
     peer: web::Data<PeerAdmin>,
 ) -> Result<HttpResponse, ApiError> {
-    let rfc = ask.rfc;
-    if rfc == 0 {
-        return Err(ApiError::bad_request("rfc must be a number from 1"));
-    }
-    let id = peer
-        .book
-        .send(StartDownload(rfc))
+    let numbers = asked(&ask, &peer).await?;
+    let queued = peer
+        .downloader
+        .send(Enqueue { numbers })
         .await
-        .map_err(|_| ApiError::restarting("download book"))?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many downloads running; try again when some have ended",
-            )
-        })?;
-    Ok(HttpResponse::Accepted()
-        .insert_header(("Location", format!("/downloads/{id}")))
-        .json(serde_json::json!({ "id": id, "rfc": rfc, "state": "running" })))
+        .map_err(|_| ApiError::restarting("downloader"))?
+        .map_err(|full| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, full.to_string()))?;
+    let mut reply = HttpResponse::Accepted();
+    if let Some((id, _)) = queued.tickets.first() {
+        reply.insert_header(("Location", format!("/downloads/{id}")));
+    }
+    Ok(reply.json(api::Queued::from(queued)))
 }
 
-async fn running_transfers(peer: &PeerAdmin) -> Vec<Transfer> {
-    peer.downloader.send(GetTransfers).await.unwrap_or_default()
-}
+/// Longest a request waits for downloads to end.
+const MAX_WAIT_SECS: u64 = 60;
 
 async fn download(
     _: Authorized,
     id: web::Path<u64>,
+    query: web::Query<api::WaitQuery>,
     peer: web::Data<PeerAdmin>,
-) -> Result<web::Json<DownloadView>, ApiError> {
+) -> Result<web::Json<api::Download>, ApiError> {
     let id = id.into_inner();
+    let wait = Duration::from_secs(query.wait.unwrap_or(0).min(MAX_WAIT_SECS));
     let entry = peer
-        .book
-        .send(GetDownload(id))
+        .downloader
+        .send(WaitDownload { id, wait })
         .await
-        .map_err(|_| ApiError::restarting("download book"))?
+        .map_err(|_| ApiError::restarting("downloader"))?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no download {id}")))?;
-    let transfers = if entry.finished.is_none() {
-        running_transfers(&peer).await
-    } else {
-        Vec::new()
-    };
-    let running = transfers.iter().find(|t| t.number == entry.rfc);
-    Ok(web::Json(describe(entry, running)))
+    Ok(web::Json(api::Download::from(entry)))
 }
 
-#[derive(Deserialize)]
+async fn ended(
+    _: Authorized,
+    query: web::Query<api::EndedQuery>,
+    peer: web::Data<PeerAdmin>,
+) -> Result<web::Json<api::EndedPage>, ApiError> {
+    let since = query.since.unwrap_or(0);
+    let limit = page_limit(query.limit)?;
+    let wait = Duration::from_secs(query.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    let ended = peer
+        .downloader
+        .send(WaitEnded { since, limit, wait })
+        .await
+        .map_err(|_| ApiError::restarting("downloader"))?;
+    Ok(web::Json(api::EndedPage::after(since, ended)))
+}
+
+#[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DownloadsQuery {
     limit: Option<usize>,
     after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct DownloadsPage {
-    downloads: Vec<DownloadView>,
-    next: Option<u64>,
-}
-
 async fn downloads(
     _: Authorized,
     query: web::Query<DownloadsQuery>,
     peer: web::Data<PeerAdmin>,
-) -> Result<web::Json<DownloadsPage>, ApiError> {
+) -> Result<web::Json<api::Downloads>, ApiError> {
     let limit = page_limit(query.limit)?;
     let (entries, more) = peer
-        .book
-        .send(ListDownloads {
+        .downloader
+        .send(GetDownloads {
             after: query.after,
             limit,
         })
         .await
-        .map_err(|_| ApiError::restarting("download book"))?;
-    let transfers = running_transfers(&peer).await;
+        .map_err(|_| ApiError::restarting("downloader"))?;
     let next = if more {
-        entries.last().map(|e| e.id)
+        entries.last().map(|e| e.entry.id)
     } else {
         None
     };
-    let downloads = entries
-        .into_iter()
-        .map(|e| {
-            let running = transfers.iter().find(|t| t.number == e.rfc);
-            describe(e, running)
-        })
-        .collect();
-    Ok(web::Json(DownloadsPage { downloads, next }))
+    Ok(web::Json(api::Downloads {
+        downloads: entries.into_iter().map(api::Download::from).collect(),
+        next,
+    }))
 }
 
 async fn leave(_: Authorized, peer: web::Data<PeerAdmin>) -> Result<HttpResponse, ApiError> {
@@ -621,7 +438,10 @@ async fn leave(_: Authorized, peer: web::Data<PeerAdmin>) -> Result<HttpResponse
         .await
         .map_err(|_| ApiError::restarting("RS link"))?
         .map_err(link_error)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "joined": false, "left": true })))
+    Ok(HttpResponse::Ok().json(api::Membership {
+        joined: false,
+        left: true,
+    }))
 }
 
 async fn join(_: Authorized, peer: web::Data<PeerAdmin>) -> Result<HttpResponse, ApiError> {
@@ -630,9 +450,10 @@ async fn join(_: Authorized, peer: web::Data<PeerAdmin>) -> Result<HttpResponse,
         .await
         .map_err(|_| ApiError::restarting("RS link"))?;
     match tokio::time::timeout(peer.join_timeout, peer.link.send(WaitJoined)).await {
-        Ok(Ok(())) => {
-            Ok(HttpResponse::Ok().json(serde_json::json!({ "joined": true, "left": false })))
-        }
+        Ok(Ok(())) => Ok(HttpResponse::Ok().json(api::Membership {
+            joined: true,
+            left: false,
+        })),
         Ok(Err(_)) => Err(ApiError::restarting("RS link")),
         Err(_) => Err(ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
@@ -644,18 +465,10 @@ async fn join(_: Authorized, peer: web::Data<PeerAdmin>) -> Result<HttpResponse,
     }
 }
 
-#[derive(Serialize)]
-struct RescanView {
-    documents: usize,
-    added: Vec<RfcNumber>,
-    removed: Vec<RfcNumber>,
-    skipped: Vec<String>,
-}
-
 async fn rescan(
     _: Authorized,
     peer: web::Data<PeerAdmin>,
-) -> Result<web::Json<RescanView>, ApiError> {
+) -> Result<web::Json<api::Rescanned>, ApiError> {
     let done = peer
         .store
         .send(Rescan)
@@ -667,7 +480,7 @@ async fn rescan(
             }
             other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         })?;
-    Ok(web::Json(RescanView {
+    Ok(web::Json(api::Rescanned {
         documents: done.documents,
         added: done.added,
         removed: done.removed,

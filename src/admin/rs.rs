@@ -1,13 +1,14 @@
 //! The registration server's admin routes: `/status`, `/metrics`, `/peers`.
 
 use super::{metrics_reply, page_limit, rfc3339, ApiError, Authorized, Common};
+use crate::api;
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use p2p_di_actors::metrics::Metrics;
 use p2p_di_actors::rs::registry::{GetPeers, GetStats, RegistryActor};
 use p2p_di_actors::state::registry::PeerView;
-use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, SocketAddr};
+use serde::Deserialize;
+use std::net::SocketAddr;
 
 /// What the RS's routes reach.
 pub struct RsAdmin {
@@ -29,45 +30,19 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/peers", web::get().to(peers));
 }
 
-#[derive(Serialize)]
-struct Status {
-    role: &'static str,
-    version: &'static str,
-    uptime_secs: u64,
-    listen: SocketAddr,
-    admin: SocketAddr,
-    ttl_secs: u64,
-    serving: bool,
-    peers_known: usize,
-    peers_active: usize,
-    connections_open: i64,
-    requests: Requests,
-}
-
-#[derive(Serialize)]
-struct Requests {
-    registered: u64,
-    kept_alive: u64,
-    left: u64,
-    queried: u64,
-    refused: u64,
-    not_durable: u64,
-}
-
 async fn status(
     _: Authorized,
     common: web::Data<Common>,
     rs: web::Data<RsAdmin>,
-) -> Result<web::Json<Status>, ApiError> {
+) -> Result<web::Json<api::Status>, ApiError> {
     let stats = rs
         .registry
         .send(GetStats)
         .await
         .map_err(|_| ApiError::restarting("registry"))?;
     let r = stats.requests;
-    Ok(web::Json(Status {
-        role: "rs",
-        version: env!("CARGO_PKG_VERSION"),
+    Ok(web::Json(api::Status::Rs(api::RsStatus {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_secs: common.uptime_secs(),
         listen: rs.listen,
         admin: common.admin,
@@ -76,7 +51,7 @@ async fn status(
         peers_known: stats.counts.records,
         peers_active: stats.counts.active,
         connections_open: rs.metrics.connections("rs").get(),
-        requests: Requests {
+        requests: api::RsRequests {
             registered: r.registered,
             kept_alive: r.kept_alive,
             left: r.left,
@@ -84,7 +59,7 @@ async fn status(
             refused: r.refused,
             not_durable: r.not_durable,
         },
-    }))
+    })))
 }
 
 async fn metrics(
@@ -108,50 +83,26 @@ struct PeersQuery {
     after: Option<u32>,
 }
 
-/// A peer record as the admin endpoint shows it: the seven fields the RS
-/// keeps but the cookie, and the address registrations came from.
-#[derive(Serialize)]
-struct Peer {
-    id: u32,
-    host: String,
-    os: String,
-    address: IpAddr,
-    port: u16,
-    active: bool,
-    ttl_secs: u64,
-    registrations_30d: u32,
-    last_registered: String,
-    last_registered_unix_secs: u64,
-}
-
-impl From<PeerView> for Peer {
-    fn from(view: PeerView) -> Self {
-        Peer {
-            id: view.id,
-            host: view.host,
-            os: view.os,
-            address: view.address,
-            port: view.port,
-            active: view.active,
-            ttl_secs: view.ttl_secs,
-            registrations_30d: view.registrations_30d,
-            last_registered: rfc3339(view.last_registered_unix_secs),
-            last_registered_unix_secs: view.last_registered_unix_secs,
-        }
+fn record(view: PeerView) -> api::RsPeer {
+    api::RsPeer {
+        id: view.id,
+        host: view.host,
+        os: view.os,
+        address: view.address,
+        port: view.port,
+        active: view.active,
+        ttl_secs: view.ttl_secs,
+        registrations_30d: view.registrations_30d,
+        last_registered: rfc3339(view.last_registered_unix_secs),
+        last_registered_unix_secs: view.last_registered_unix_secs,
     }
-}
-
-#[derive(Serialize)]
-struct Peers {
-    peers: Vec<Peer>,
-    next: Option<u32>,
 }
 
 async fn peers(
     _: Authorized,
     query: web::Query<PeersQuery>,
     rs: web::Data<RsAdmin>,
-) -> Result<web::Json<Peers>, ApiError> {
+) -> Result<web::Json<api::RsPeers>, ApiError> {
     let limit = page_limit(query.limit)?;
     let from = query.after.map_or(0, |id| id as usize + 1);
     let (views, more) = rs
@@ -163,8 +114,8 @@ async fn peers(
         Some(_) => views.last().map(|v| v.id),
         None => None,
     };
-    Ok(web::Json(Peers {
-        peers: views.into_iter().map(Peer::from).collect(),
+    Ok(web::Json(api::RsPeers {
+        peers: views.into_iter().map(record).collect(),
         next,
     }))
 }

@@ -291,6 +291,21 @@ pub fn start_peer(root: &Path, rs: SocketAddr, dir: &Path, host: &str, extra: &[
     start_peer_with(root, rs, dir, host, "", extra)
 }
 
+/// A peer `hostB` in `root/b` holding `rfc` (`size` bytes) and sending
+/// at 1 MB/s with a burst of 100 KB: a download of it takes about
+/// `size` microseconds, long enough to watch.
+pub fn start_slow_holder(root: &Path, rs: SocketAddr, rfc: u32, size: usize) -> Daemon {
+    let dir = folder(root, "b", &[(rfc, size)], true);
+    start_peer_with(
+        root,
+        rs,
+        &dir,
+        "hostB",
+        "upload_limit_bytes_per_sec: Some(1000000)",
+        &[],
+    )
+}
+
 pub fn start_peer_with(
     root: &Path,
     rs: SocketAddr,
@@ -394,10 +409,13 @@ pub fn http(
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     if let Some(body) = body {
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            request.push_str("Content-Type: application/json\r\n");
+        }
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     request.push_str("\r\n");
     request.push_str(body.unwrap_or(""));

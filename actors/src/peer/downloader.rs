@@ -115,10 +115,23 @@ pub struct Fetch {
 /// An RFC already queued or downloading gets an id of its own, and ends
 /// with the download under way.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<(DownloadId, RfcNumber)>, QueueFull>")]
+#[rtype(result = "Result<Queued, QueueFull>")]
 pub struct Enqueue {
     /// The RFCs, in the order to start them.
     pub numbers: Vec<RfcNumber>,
+}
+
+/// A batch queued by [`Enqueue`].
+#[derive(Debug, Clone)]
+pub struct Queued {
+    /// Each RFC's download id, in the order asked (an RFC asked twice in
+    /// the batch, once).
+    pub tickets: Vec<(DownloadId, RfcNumber)>,
+    /// The downloads that had ended before these were queued: follow the
+    /// ends from here ([`WaitEnded::since`]) to see each of these end.
+    pub ended_before: u64,
+    /// The queue with them.
+    pub queue: QueueState,
 }
 
 /// A download as the book keeps it, and its transfer if one runs.
@@ -298,12 +311,11 @@ struct Getting {
     progress: Arc<Progress>,
 }
 
-/// A download waiting for room: its run, the book's downloads it serves,
-/// its RFC.
+/// A download waiting for room: its run and the book's downloads it
+/// serves (one, or more when its RFC was asked for again).
 struct Waiting {
     id: RunId,
     asks: Vec<DownloadId>,
-    number: RfcNumber,
 }
 
 /// A [`Fetch`] waiting for its downloads.
@@ -322,7 +334,10 @@ pub struct DownloaderActor {
     folder: Folder,
     config: DownloaderConfig,
     next_id: u64,
-    queue: VecDeque<Waiting>,
+    /// The RFCs waiting for room, in the order asked...
+    queue: VecDeque<RfcNumber>,
+    /// ...and their downloads (an RFC waits once, however often asked).
+    waiting: HashMap<RfcNumber, Waiting>,
     running: HashMap<RunId, Running>,
     /// Every download asked for, and how the ended ones ended.
     book: Book<DownloadFinished>,
@@ -354,6 +369,7 @@ impl DownloaderActor {
             folder,
             next_id: 0,
             queue: VecDeque::new(),
+            waiting: HashMap::new(),
             running: HashMap::new(),
             book: Book::new(config.max_queued, config.history),
             ends: tokio::sync::watch::Sender::new(0),
@@ -378,8 +394,11 @@ impl DownloaderActor {
     fn pump(&mut self, ctx: &mut Context<Self>) {
         let mut starting = Vec::new();
         while self.running.len() < self.config.max_parallel.max(1) {
-            let Some(Waiting { id, asks, number }) = self.queue.pop_front() else {
+            let Some(number) = self.queue.pop_front() else {
                 break;
+            };
+            let Some(Waiting { id, asks }) = self.waiting.remove(&number) else {
+                continue;
             };
             for ask in &asks {
                 self.book.start(*ask);
@@ -640,11 +659,14 @@ impl DownloaderActor {
         for (&ask, &number) in ids.iter().zip(&numbers) {
             if !self.join_running(number, ask) {
                 let id = self.id();
-                self.queue.push_back(Waiting {
-                    id,
-                    asks: vec![ask],
+                self.queue.push_back(number);
+                self.waiting.insert(
                     number,
-                });
+                    Waiting {
+                        id,
+                        asks: vec![ask],
+                    },
+                );
             }
         }
         self.pump(ctx);
@@ -665,7 +687,7 @@ impl DownloaderActor {
             self.book.start(ask);
             return true;
         }
-        if let Some(waiting) = self.queue.iter_mut().find(|w| w.number == number) {
+        if let Some(waiting) = self.waiting.get_mut(&number) {
             waiting.asks.push(ask);
             return true;
         }
@@ -684,8 +706,8 @@ impl DownloaderActor {
 
     fn queue_state(&self) -> QueueState {
         QueueState {
-            waiting: self.queue.iter().map(|w| w.asks.len()).sum(),
-            running: self.running.values().map(|r| r.asks.len()).sum(),
+            waiting: self.book.waiting(),
+            running: self.book.running(),
             ended: self.book.ends(),
             bound: self.book.queue_bound(),
         }
@@ -720,14 +742,14 @@ impl Supervised for DownloaderActor {
                 running.clock,
             ));
         }
-        for waiting in self.queue.drain(..) {
-            ended.push((
-                waiting.asks,
-                waiting.number,
-                SystemTime::now(),
-                Instant::now(),
-            ));
+        let queue: Vec<RfcNumber> = self.queue.drain(..).collect();
+        for (number, waiting) in queue
+            .into_iter()
+            .filter_map(|n| Some((n, self.waiting.remove(&n)?)))
+        {
+            ended.push((waiting.asks, number, SystemTime::now(), Instant::now()));
         }
+        self.waiting.clear();
         self.busy.clear();
         self.refreshing = false;
         self.folder.remove(partials);
@@ -805,10 +827,16 @@ impl Handler<Fetch> for DownloaderActor {
 }
 
 impl Handler<Enqueue> for DownloaderActor {
-    type Result = Result<Vec<(DownloadId, RfcNumber)>, QueueFull>;
+    type Result = Result<Queued, QueueFull>;
 
     fn handle(&mut self, msg: Enqueue, ctx: &mut Self::Context) -> Self::Result {
-        self.enqueue(msg.numbers, ctx)
+        let ended_before = self.book.ends();
+        let tickets = self.enqueue(msg.numbers, ctx)?;
+        Ok(Queued {
+            tickets,
+            ended_before,
+            queue: self.queue_state(),
+        })
     }
 }
 
@@ -995,7 +1023,7 @@ impl Handler<GetTransfers> for DownloaderActor {
     fn handle(&mut self, _: GetTransfers, _: &mut Self::Context) -> Self::Result {
         let mut transfers: Vec<Transfer> = self.running.values().map(running_transfer).collect();
         transfers.sort_by_key(|t| std::cmp::Reverse(t.elapsed_ms));
-        transfers.extend(self.queue.iter().map(|w| waiting_transfer(w.number)));
+        transfers.extend(self.queue.iter().map(|&number| waiting_transfer(number)));
         MessageResult(transfers)
     }
 }
@@ -1006,9 +1034,8 @@ impl DownloaderActor {
         if let Some(running) = self.running.values().find(|r| r.plan.number() == number) {
             return Some(running_transfer(running));
         }
-        self.queue
-            .iter()
-            .any(|w| w.number == number)
+        self.waiting
+            .contains_key(&number)
             .then(|| waiting_transfer(number))
     }
 }

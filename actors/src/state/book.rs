@@ -63,6 +63,8 @@ pub struct Book<T> {
     last_seq: u64,
     /// Entries waiting or running.
     open: usize,
+    /// Entries running.
+    running: usize,
     /// Most entries waiting or running.
     queue_bound: usize,
     /// Most ended entries kept.
@@ -79,6 +81,7 @@ impl<T: Clone> Book<T> {
             next_id: 1,
             last_seq: 0,
             open: 0,
+            running: 0,
             queue_bound: queue_bound.max(1),
             history,
         }
@@ -120,6 +123,7 @@ impl<T: Clone> Book<T> {
         if let Some(entry) = self.entries.get_mut(&id) {
             if matches!(entry.stage, Stage::Waiting) {
                 entry.stage = Stage::Running;
+                self.running += 1;
             }
         }
     }
@@ -129,8 +133,10 @@ impl<T: Clone> Book<T> {
     /// entries past the history.
     pub fn end(&mut self, id: DownloadId, how: T) -> Option<u64> {
         let entry = self.entries.get_mut(&id)?;
-        if matches!(entry.stage, Stage::Ended { .. }) {
-            return None;
+        match entry.stage {
+            Stage::Ended { .. } => return None,
+            Stage::Running => self.running -= 1,
+            Stage::Waiting => {}
         }
         self.last_seq += 1;
         entry.stage = Stage::Ended {
@@ -181,6 +187,16 @@ impl<T: Clone> Book<T> {
         self.open
     }
 
+    /// Downloads running.
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
+    /// Downloads waiting.
+    pub fn waiting(&self) -> usize {
+        self.open - self.running
+    }
+
     /// The most downloads waiting or running at once.
     pub fn queue_bound(&self) -> usize {
         self.queue_bound
@@ -213,8 +229,11 @@ mod tests {
         let mut book: Book<&str> = Book::new(10, 10);
         let ids = book.ask(&[1, 2, 3], 5).unwrap();
         book.start(ids[0]);
+        book.start(ids[0]);
         assert_eq!(book.get(ids[0]).unwrap().stage, Stage::Running);
+        assert_eq!((book.waiting(), book.running()), (2, 1));
         assert_eq!(book.end(ids[2], "held"), Some(1));
+        assert_eq!((book.waiting(), book.running()), (1, 1));
         assert_eq!(book.end(ids[0], "saved"), Some(2));
         assert_eq!(book.end(ids[0], "again"), None, "an end is final");
         assert_eq!(book.ends(), 2);
@@ -228,6 +247,7 @@ mod tests {
         assert_eq!(since(1), [1]);
         assert!(since(2).is_empty());
         assert_eq!(book.open(), 1);
+        assert_eq!((book.waiting(), book.running()), (1, 0));
     }
 
     #[test]
