@@ -6,7 +6,9 @@ use std::ops::RangeInclusive;
 
 /// `--rs`: a host and a port.
 pub fn parse_rs(text: &str) -> Result<String, String> {
-    config::valid_rs_address(text).map(|()| text.to_owned())
+    config::valid_rs_address(text)
+        .map(|()| text.to_owned())
+        .map_err(|err| err.to_string())
 }
 
 /// The most RFCs one command asks for (the daemon's queue refuses a batch

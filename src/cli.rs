@@ -87,8 +87,13 @@ impl Common {
 
     /// Checks the merged config; with `--print-config`, prints it and
     /// answers `false` (do not run).
-    fn ready<T: Serialize>(&self, config: &T, valid: Result<(), String>) -> anyhow::Result<bool> {
-        valid.map_err(|err| self.invalid(err))?;
+    fn ready<T: Serialize>(
+        &self,
+        config: &T,
+        valid: Result<(), config::Invalid>,
+        flagged: &[&str],
+    ) -> anyhow::Result<bool> {
+        valid.map_err(|err| self.invalid(err, flagged))?;
         if self.print_config {
             print!("{}", config::to_ron(config));
             return Ok(false);
@@ -96,13 +101,22 @@ impl Common {
         Ok(true)
     }
 
-    /// A config value no type check catches, named with its source.
-    fn invalid(&self, err: String) -> anyhow::Error {
-        let source = self
+    /// A config value no type check catches, named with where it was set:
+    /// the command line for a field in `flagged` (set by a flag or the
+    /// environment), else the file and line that set it.
+    fn invalid(&self, err: config::Invalid, flagged: &[&str]) -> anyhow::Error {
+        let from_file = !flagged.contains(&err.field);
+        let place = self
             .config
             .as_deref()
-            .map_or_else(|| "command line".to_owned(), |p| p.display().to_string());
-        anyhow::anyhow!("{source}: {err}")
+            .filter(|_| from_file)
+            .and_then(|path| {
+                let text = std::fs::read_to_string(path).ok()?;
+                let line = config::line_of_field(&text, err.field)?;
+                Some(format!("{}:{line}", path.display()))
+            });
+        let place = place.unwrap_or_else(|| "command line".to_owned());
+        anyhow::anyhow!("{place}: {err}")
     }
 }
 
@@ -313,6 +327,16 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.rfc_dir {
         config.rfc_dir = dir;
     }
+    let mut flagged = vec![];
+    if args.host.is_some() {
+        flagged.push("host");
+    }
+    if args.admin.is_some() {
+        flagged.push("admin_listen");
+    }
+    if config.admin_token.is_none() {
+        flagged.push("admin_token");
+    }
     if let Some(host) = args.host {
         config.host = Some(host);
     }
@@ -322,7 +346,7 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
     }
     apply_admin(args.admin, &mut config.admin_listen);
     admin_token(&mut config.admin_token);
-    if !args.common.ready(&config, config.validate())? {
+    if !args.common.ready(&config, config.validate(), &flagged)? {
         return Ok(());
     }
     run_daemon(&config.log.clone(), |log| async move {
@@ -539,6 +563,16 @@ fn run_lab(args: LabArgs) -> anyhow::Result<()> {
 
 fn run_rs(args: RsArgs) -> anyhow::Result<()> {
     let mut config = args.common.config::<RsConfig>(|c| &mut c.log)?;
+    let mut flagged = vec![];
+    if args.ttl.is_some() {
+        flagged.push("ttl_secs");
+    }
+    if args.admin.is_some() {
+        flagged.push("admin_listen");
+    }
+    if config.admin_token.is_none() {
+        flagged.push("admin_token");
+    }
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
@@ -550,7 +584,7 @@ fn run_rs(args: RsArgs) -> anyhow::Result<()> {
     }
     apply_admin(args.admin, &mut config.admin_listen);
     admin_token(&mut config.admin_token);
-    if !args.common.ready(&config, config.validate())? {
+    if !args.common.ready(&config, config.validate(), &flagged)? {
         return Ok(());
     }
     run_daemon(&config.log.clone(), |log| async move {

@@ -685,6 +685,22 @@ fn print_config_prints_the_file_and_the_flags_merged() {
             .contains("command line: ttl_secs must be at least 1"),
         "{bad:?}"
     );
+    // A value from a file is named with the file and its line.
+    std::fs::write(
+        dir.path().join("zero.ron"),
+        "(\n  ttl_secs: 60,\n  limits: (\n    max_connections: 0,\n  ),\n)\n",
+    )
+    .unwrap();
+    let zero = run(
+        &["rs", "--config", "zero.ron", "--print-config"],
+        dir.path(),
+    );
+    assert_eq!(zero.code, Some(1));
+    assert!(
+        zero.stderr
+            .contains("zero.ron:4: limits.max_connections must be at least 1"),
+        "{zero:?}"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! and, optionally, a download rate cap. A document is never held whole:
 //! [`fetch_document`] writes each chunk to its destination as it arrives.
 
-use crate::server::{throttle, throttle_chunk, SharedBucket};
+use crate::transfer::{throttle, throttle_chunk, Progress, SharedBucket};
 use crate::wire::{
     write, Incoming, Origin, Request, Response, ResponseCodec, ResponseError, WireLimits,
 };
@@ -11,7 +11,6 @@ use bytes::BytesMut;
 use slog::{debug, Logger};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -195,39 +194,6 @@ pub async fn exchange(
     tokio::time::timeout(timeout, work)
         .await
         .unwrap_or(Err(timed_out(addr, timeout)))
-}
-
-/// How far a document's transfer has come, for whoever watches it (the
-/// admin endpoint's transfer list): its announced length once the head
-/// arrived, and the bytes written so far.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// The announced length plus one; 0 until the head arrived.
-    length: AtomicU64,
-    received: AtomicU64,
-}
-
-impl Progress {
-    /// The announced length, once known.
-    pub fn length(&self) -> Option<u64> {
-        self.length.load(Ordering::Relaxed).checked_sub(1)
-    }
-
-    /// Bytes written so far.
-    pub fn received(&self) -> u64 {
-        self.received.load(Ordering::Relaxed)
-    }
-
-    /// The length is known: `length`.
-    pub(crate) fn announce(&self, length: u64) {
-        self.length
-            .store(length.saturating_add(1), Ordering::Relaxed);
-    }
-
-    /// `received` bytes are through.
-    pub(crate) fn advance_to(&self, received: u64) {
-        self.received.store(received, Ordering::Relaxed);
-    }
 }
 
 /// Sends a GET RFC to `addr` and writes the document to `out` chunk by

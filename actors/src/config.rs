@@ -264,16 +264,11 @@ impl Default for RsConfig {
 impl RsConfig {
     /// Checks values serde cannot: a TTL of at least one second, a peer cap
     /// and limits above zero.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.ttl_secs == 0 {
-            return Err("ttl_secs must be at least 1".into());
-        }
-        if self.max_peers == 0 || self.max_peers_per_address == 0 || self.max_peers_per_reply == 0 {
-            return Err(
-                "max_peers, max_peers_per_address and max_peers_per_reply must be at least 1"
-                    .into(),
-            );
-        }
+    pub fn validate(&self) -> Result<(), Invalid> {
+        at_least("ttl_secs", self.ttl_secs, 1)?;
+        at_least("max_peers", self.max_peers, 1)?;
+        at_least("max_peers_per_address", self.max_peers_per_address, 1)?;
+        at_least("max_peers_per_reply", self.max_peers_per_reply, 1)?;
         validate_limits(&self.limits)?;
         validate_admin(self.admin_listen, self.admin_token.as_deref())?;
         validate_supervision(&self.supervision)
@@ -297,62 +292,150 @@ fn loopback_any_port() -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
 }
 
+/// A value of a config that no type check catches: the field, as written
+/// in the file (`limits.max_connections`), and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {problem}")]
+pub struct Invalid {
+    /// The field's path in the file.
+    pub field: &'static str,
+    /// What is wrong with its value.
+    pub problem: Problem,
+}
+
+/// What is wrong with a config value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// Below its least value.
+    #[error("must be at least {0}")]
+    AtLeast(u64),
+    /// Above another field's value.
+    #[error("must be at most {0}")]
+    AtMost(&'static str),
+    /// Not a length in bounds.
+    #[error("must be {min} to {max} bytes long")]
+    Length {
+        /// Least bytes.
+        min: usize,
+        /// Most bytes.
+        max: usize,
+    },
+    /// Set but empty.
+    #[error("must not be empty (leave it unset for none)")]
+    Empty,
+    /// Not an RS address.
+    #[error("{0}")]
+    Address(#[from] AddressError),
+    /// An admin endpoint off loopback without a token.
+    #[error("{0} is not a loopback address: set admin_token, or listen on 127.0.0.1")]
+    NotLoopback(SocketAddr),
+}
+
+/// Why a `HOST:PORT` is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    /// No `:PORT`.
+    #[error("{0:?} has no port: write HOST:PORT, e.g. {0}:65423")]
+    NoPort(String),
+    /// Nothing before `:PORT`.
+    #[error("{0:?} has no host: write HOST:PORT")]
+    NoHost(String),
+    /// An IPv6 address without brackets.
+    #[error("{0:?}: write an IPv6 address in brackets, e.g. [::1]:65423")]
+    Unbracketed(String),
+    /// Not a port from 1 to 65535.
+    #[error("{0:?}: the port must be a number from 1 to 65535")]
+    BadPort(String),
+}
+
+fn at_least(field: &'static str, value: impl TryInto<u64>, least: u64) -> Result<(), Invalid> {
+    if value.try_into().unwrap_or(u64::MAX) < least {
+        return Err(Invalid {
+            field,
+            problem: Problem::AtLeast(least),
+        });
+    }
+    Ok(())
+}
+
 /// An admin endpoint off loopback needs a token; a token is never empty.
-fn validate_admin(listen: Option<SocketAddr>, token: Option<&str>) -> Result<(), String> {
+fn validate_admin(listen: Option<SocketAddr>, token: Option<&str>) -> Result<(), Invalid> {
     if token.is_some_and(|t| t.trim().is_empty()) {
-        return Err("admin_token must not be empty (leave it unset for none)".into());
+        return Err(Invalid {
+            field: "admin_token",
+            problem: Problem::Empty,
+        });
     }
     match listen {
-        Some(addr) if !addr.ip().is_loopback() && token.is_none() => Err(format!(
-            "admin_listen {addr} is not a loopback address: set admin_token, or listen on 127.0.0.1"
-        )),
+        Some(addr) if !addr.ip().is_loopback() && token.is_none() => Err(Invalid {
+            field: "admin_listen",
+            problem: Problem::NotLoopback(addr),
+        }),
         _ => Ok(()),
     }
 }
 
+/// The line (from 1) of a RON config `text` that sets `field`
+/// (`limits.max_connections`: the line of `max_connections:` inside
+/// `limits: (...)`), if one does.
+pub fn line_of_field(text: &str, field: &str) -> Option<usize> {
+    let mut from = 0;
+    let mut line = None;
+    for key in field.split('.') {
+        let (offset, _) = text[from..].match_indices(key).find(|&(at, _)| {
+            let at = from + at;
+            let line_start = text[..at].rfind('\n').map_or(0, |n| n + 1);
+            let before = text[..at].chars().next_back();
+            let after = text[at + key.len()..].trim_start();
+            !text[line_start..at].contains("//")
+                && !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                && after.starts_with(':')
+        })?;
+        from += offset + key.len();
+        line = Some(text[..from].lines().count());
+    }
+    line
+}
+
 /// Whether `rs` names a host and a port (`host:port`, `[v6]:port`).
-pub fn valid_rs_address(rs: &str) -> Result<(), String> {
+pub fn valid_rs_address(rs: &str) -> Result<(), AddressError> {
     let (host, port) = rs
         .rsplit_once(':')
-        .ok_or_else(|| format!("{rs:?} has no port: write HOST:PORT, e.g. {rs}:65423"))?;
+        .ok_or_else(|| AddressError::NoPort(rs.to_owned()))?;
     if host.is_empty() {
-        return Err(format!("{rs:?} has no host: write HOST:PORT"));
+        return Err(AddressError::NoHost(rs.to_owned()));
     }
     if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
-        return Err(format!(
-            "{rs:?}: write an IPv6 address in brackets, e.g. [::1]:65423"
-        ));
+        return Err(AddressError::Unbracketed(rs.to_owned()));
     }
     match port.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("{rs:?}: the port must be a number from 1 to 65535")),
+        Ok(0) | Err(_) => Err(AddressError::BadPort(rs.to_owned())),
         Ok(_) => Ok(()),
     }
 }
 
-fn validate_supervision(supervision: &SupervisionConfig) -> Result<(), String> {
-    if supervision.restart_window_secs == 0 {
-        return Err("supervision.restart_window_secs must be at least 1".into());
-    }
-    Ok(())
+fn validate_supervision(supervision: &SupervisionConfig) -> Result<(), Invalid> {
+    at_least(
+        "supervision.restart_window_secs",
+        supervision.restart_window_secs,
+        1,
+    )
 }
 
-fn validate_limits(limits: &ServerLimits) -> Result<(), String> {
-    if limits.max_connections == 0 {
-        return Err("limits.max_connections must be at least 1".into());
-    }
-    if limits.max_connections_per_address == 0 {
-        return Err("limits.max_connections_per_address must be at least 1".into());
-    }
-    if limits.listen_backlog == 0 {
-        return Err("limits.listen_backlog must be at least 1".into());
-    }
-    if limits.max_head_bytes < 64 {
-        return Err("limits.max_head_bytes must be at least 64".into());
-    }
-    if limits.request_timeout_secs == 0 {
-        return Err("limits.request_timeout_secs must be at least 1".into());
-    }
-    Ok(())
+fn validate_limits(limits: &ServerLimits) -> Result<(), Invalid> {
+    at_least("limits.max_connections", limits.max_connections, 1)?;
+    at_least(
+        "limits.max_connections_per_address",
+        limits.max_connections_per_address,
+        1,
+    )?;
+    at_least("limits.listen_backlog", limits.listen_backlog, 1)?;
+    at_least("limits.max_head_bytes", limits.max_head_bytes, 64)?;
+    at_least(
+        "limits.request_timeout_secs",
+        limits.request_timeout_secs,
+        1,
+    )
 }
 
 /// A peer's configuration (`p2p-di peer`).
@@ -468,44 +551,45 @@ impl Default for PeerConfig {
 
 impl PeerConfig {
     /// Checks values serde cannot.
-    pub fn validate(&self) -> Result<(), String> {
-        valid_rs_address(&self.rs).map_err(|err| format!("rs: {err}"))?;
-        if self.keepalive_secs == 0 {
-            return Err("keepalive_secs must be at least 1".into());
-        }
-        if self.max_parallel_downloads == 0
-            || self.max_parallel_index_fetches == 0
-            || self.max_queued_downloads == 0
-        {
-            return Err(
-                "max_parallel_downloads, max_queued_downloads and max_parallel_index_fetches must be at least 1".into(),
-            );
-        }
-        if self.max_index_records == 0 || self.max_records_per_holder == 0 {
-            return Err("max_index_records and max_records_per_holder must be at least 1".into());
-        }
+    pub fn validate(&self) -> Result<(), Invalid> {
+        valid_rs_address(&self.rs).map_err(|err| Invalid {
+            field: "rs",
+            problem: err.into(),
+        })?;
+        at_least("keepalive_secs", self.keepalive_secs, 1)?;
+        at_least("max_parallel_downloads", self.max_parallel_downloads, 1)?;
+        at_least("max_queued_downloads", self.max_queued_downloads, 1)?;
+        at_least(
+            "max_parallel_index_fetches",
+            self.max_parallel_index_fetches,
+            1,
+        )?;
+        at_least("max_index_records", self.max_index_records, 1)?;
+        at_least("max_records_per_holder", self.max_records_per_holder, 1)?;
         if let Some(host) = &self.host {
             if host.is_empty() || host.len() > crate::wire::MAX_NAME_BYTES {
-                return Err(format!(
-                    "host must be 1 to {} bytes long",
-                    crate::wire::MAX_NAME_BYTES
-                ));
+                return Err(Invalid {
+                    field: "host",
+                    problem: Problem::Length {
+                        min: 1,
+                        max: crate::wire::MAX_NAME_BYTES,
+                    },
+                });
             }
         }
-        if self.transfer_timeout_secs == 0 {
-            return Err("transfer_timeout_secs must be at least 1".into());
+        at_least("transfer_timeout_secs", self.transfer_timeout_secs, 1)?;
+        at_least("rs_retry_initial_ms", self.rs_retry_initial_ms, 1)?;
+        if self.rs_retry_max_ms < self.rs_retry_initial_ms {
+            return Err(Invalid {
+                field: "rs_retry_initial_ms",
+                problem: Problem::AtMost("rs_retry_max_ms"),
+            });
         }
-        if self.rs_retry_initial_ms == 0 || self.rs_retry_max_ms < self.rs_retry_initial_ms {
-            return Err(
-                "rs_retry_initial_ms must be at least 1 and at most rs_retry_max_ms".into(),
-            );
+        if let Some(rate) = self.upload_limit_bytes_per_sec {
+            at_least("upload_limit_bytes_per_sec", rate, 1)?;
         }
-        if self.upload_limit_bytes_per_sec == Some(0)
-            || self.download_limit_bytes_per_sec == Some(0)
-        {
-            return Err(
-                "a rate limit must be at least 1 byte per second (leave it unset for none)".into(),
-            );
+        if let Some(rate) = self.download_limit_bytes_per_sec {
+            at_least("download_limit_bytes_per_sec", rate, 1)?;
         }
         validate_limits(&self.limits)?;
         validate_admin(self.admin_listen, self.admin_token.as_deref())?;
@@ -544,14 +628,20 @@ mod tests {
             ("host:70000", "from 1 to 65535"),
             ("host:x", "from 1 to 65535"),
         ] {
-            let err = valid_rs_address(bad).unwrap_err();
+            let err = valid_rs_address(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
         let config = PeerConfig {
             rs: "localhost".into(),
             ..PeerConfig::default()
         };
-        assert!(config.validate().unwrap_err().starts_with("rs: "));
+        assert_eq!(
+            config.validate(),
+            Err(Invalid {
+                field: "rs",
+                problem: Problem::Address(AddressError::NoPort("localhost".into()))
+            })
+        );
     }
 
     #[test]
@@ -560,7 +650,10 @@ mod tests {
             admin_listen: Some("0.0.0.0:8423".parse().unwrap()),
             ..RsConfig::default()
         };
-        assert!(open.validate().unwrap_err().contains("set admin_token"));
+        assert_eq!(
+            open.validate().unwrap_err().problem,
+            Problem::NotLoopback("0.0.0.0:8423".parse().unwrap())
+        );
         let guarded = RsConfig {
             admin_token: Some("s3cret".into()),
             ..open.clone()
@@ -570,12 +663,34 @@ mod tests {
             admin_token: Some(" ".into()),
             ..RsConfig::default()
         };
-        assert!(empty.validate().unwrap_err().contains("must not be empty"));
+        assert_eq!(
+            empty.validate().unwrap_err().to_string(),
+            "admin_token must not be empty (leave it unset for none)"
+        );
         let ipv6_loopback = PeerConfig {
             admin_listen: Some("[::1]:0".parse().unwrap()),
             ..PeerConfig::default()
         };
         assert_eq!(ipv6_loopback.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_bad_value_is_found_on_its_line_past_comments_and_longer_names() {
+        let text = "(\n  // limits: (max_connections: 1)\n  max_connections_x: 3,\n  limits: (\n    listen_backlog: 4,\n    max_connections: 0,\n  ),\n)\n";
+        assert_eq!(line_of_field(text, "limits.max_connections"), Some(6));
+        assert_eq!(line_of_field(text, "limits"), Some(4));
+        assert_eq!(line_of_field(text, "ttl_secs"), None);
+        let config = RsConfig {
+            limits: ServerLimits {
+                max_connections: 0,
+                ..ServerLimits::default()
+            },
+            ..RsConfig::default()
+        };
+        assert_eq!(
+            config.validate().unwrap_err().to_string(),
+            "limits.max_connections must be at least 1"
+        );
     }
 
     #[test]

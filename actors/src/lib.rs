@@ -13,6 +13,9 @@
 //!   RFC folder worker, and grouped syncing of downloads.
 //! - [`metrics`]: the Prometheus metrics both daemons count.
 //! - [`client`]: one client exchange (connect, request, response).
+//! - [`transfer`]: what both ends of a transfer share (the rate cap, the
+//!   chunk, the progress), so `server` and `client` need not import each
+//!   other.
 //! - [`lock`]: one daemon per folder, and the note tools read beside it.
 //! - [`sys`]: platform code, one module per concern (durability,
 //!   descriptors, listening sockets, signals, readiness); the only place
@@ -62,6 +65,7 @@ pub mod server;
 pub mod state;
 pub mod supervise;
 pub mod sys;
+pub mod transfer;
 pub mod wire;
 
 /// Milliseconds since the Unix epoch, now: the one clock the actors read

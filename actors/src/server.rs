@@ -25,11 +25,10 @@
 //! document or an encoded list is one `Bytes` for every connection sending
 //! it; a larger document is read from its file in chunks.
 
-use crate::client::Progress;
 use crate::config::ServerLimits;
 use crate::metrics::Metrics;
-use crate::state::throttle::TokenBucket;
 use crate::supervise::Supervision;
+use crate::transfer::{throttle, throttle_chunk, Progress, SharedBucket, CHUNK};
 use crate::wire::codec::Received;
 use crate::wire::parse::Role;
 use crate::wire::{
@@ -57,8 +56,6 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 pub(crate) const LINGER: Duration = Duration::from_secs(2);
 /// Most a session reads and drops after its request.
 pub(crate) const LINGER_BYTES: usize = 1 << 20;
-/// Largest body chunk written at once (an unthrottled body).
-const CHUNK: usize = 64 * 1024;
 /// Most 503 replies written at once; past it, connections over the limit
 /// are closed at once.
 pub const MAX_REFUSING: usize = 64;
@@ -135,25 +132,6 @@ impl Answer {
             }
         }
     }
-}
-
-/// A byte-rate cap shared by every session of a server.
-pub type SharedBucket = Rc<RefCell<TokenBucket>>;
-
-/// Waits until `bytes` may be sent under `bucket`.
-pub async fn throttle(bucket: &SharedBucket, bytes: usize) {
-    let wait = bucket.borrow_mut().reserve(bytes, Instant::now());
-    if !wait.is_zero() {
-        actix_rt::time::sleep(wait).await;
-    }
-}
-
-/// The chunk a throttled transfer sends at a time: about a tenth of a
-/// second's worth, between 1 KiB and 64 KiB.
-pub fn throttle_chunk(rate_bytes_per_sec: u64) -> usize {
-    usize::try_from(rate_bytes_per_sec / 10)
-        .unwrap_or(usize::MAX)
-        .clamp(1024, CHUNK)
 }
 
 /// Binds `addr` with a listen backlog of `backlog`.

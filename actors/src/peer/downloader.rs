@@ -25,13 +25,14 @@
 use super::folder::{self, Folder, SaveError};
 use super::link::{GetPeerList, LinkError, RsLinkActor};
 use super::store::{Commit, Known, Lookup, MergeIndex, StoreActor};
-use crate::client::{exchange, fetch_document, ClientError, Fetched, Progress};
-use crate::server::SharedBucket;
+use crate::client::{exchange, fetch_document, ClientError, Fetched};
 use crate::state::book::{Book, DownloadId, Entry, QueueFull, Stage as BookStage};
 use crate::state::index::Holder;
 use crate::state::plan::{
-    Action, Attempt, Candidate, DownloadPlan, GiveUp, Load, PlanEvent, Stage, TryError,
+    Action, Attempt, Candidate, DownloadPlan, Failure, GiveUp, Load, PlanEvent, Stage, TryError,
 };
+use crate::transfer::Progress;
+use crate::transfer::SharedBucket;
 use crate::wire::{Origin, PeerEntry, Reply, Request, ResponseError, RfcNumber, WireLimits};
 use actix::prelude::*;
 use slog::{debug, info, warn, Logger};
@@ -1090,17 +1091,37 @@ fn report(log: &Logger, peer: &str, finished: &DownloadFinished) {
 }
 
 /// Sorts a failed exchange into the plan's kinds of failure.
-fn try_error(err: &ClientError) -> TryError {
-    match err {
-        ClientError::Connect { .. } | ClientError::Timeout { .. } => {
-            TryError::Unreachable(err.to_string())
-        }
-        ClientError::Response { source, .. } => match source {
-            ResponseError::Io(_) => TryError::Unreachable(err.to_string()),
-            _ => TryError::Broken(err.to_string()),
-        },
-        ClientError::Sink { .. } => TryError::Disk(err.to_string()),
+fn try_error(err: ClientError) -> TryError {
+    match &err {
+        ClientError::Connect { .. }
+        | ClientError::Timeout { .. }
+        | ClientError::Response {
+            source: ResponseError::Io(_),
+            ..
+        } => TryError::Unreachable(Failure::new(err)),
+        ClientError::Response { .. } => TryError::Broken(Failure::new(err)),
+        ClientError::Sink { .. } => TryError::Disk(Failure::new(err)),
     }
+}
+
+/// A try that went wrong on this side of the wire, or with an answer of
+/// the wrong kind.
+#[derive(Debug, thiserror::Error)]
+enum Mishap {
+    /// A peer answered a request with a reply to another.
+    #[error("answered {0}, not an index")]
+    NotAnIndex(&'static str),
+    /// The store restarted while it had the try's message.
+    #[error("the store restarted")]
+    StoreRestarted,
+    /// The temporary file could not be written.
+    #[error("{path}: {source}")]
+    Temp {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Fetches `peer`'s index and merges it (one store round trip); resolves
@@ -1132,7 +1153,7 @@ async fn fetch_index(
         &log,
     )
     .await
-    .map_err(|err| failed(try_error(&err)))?;
+    .map_err(|err| failed(try_error(err)))?;
     config.metrics.discovered(
         "index",
         traffic.sent + traffic.received,
@@ -1141,7 +1162,11 @@ async fn fetch_index(
     let records = match response.reply {
         Reply::Index(records) => records,
         Reply::Status(status) => return Err(failed(TryError::Refused(status))),
-        other => return Err(failed(TryError::Broken(format!("answered {other:?}")))),
+        other => {
+            return Err(failed(TryError::Broken(Failure::new(Mishap::NotAnIndex(
+                other.kind(),
+            )))))
+        }
     };
     let merged = store
         .send(MergeIndex {
@@ -1150,7 +1175,7 @@ async fn fetch_index(
             wanted,
         })
         .await
-        .map_err(|_| failed(TryError::Broken("the store is restarting".into())))?;
+        .map_err(|_| failed(TryError::Broken(Failure::new(Mishap::StoreRestarted))))?;
     Ok(merged.holders)
 }
 
@@ -1171,7 +1196,12 @@ async fn transfer(
         stage: Stage::Document,
         error,
     };
-    let disk = |err: std::io::Error| failed(TryError::Disk(format!("{}: {err}", temp.display())));
+    let disk = |source: std::io::Error| {
+        failed(TryError::Disk(Failure::new(Mishap::Temp {
+            path: temp.clone(),
+            source,
+        })))
+    };
     let fetched = async {
         let file = tokio::fs::OpenOptions::new()
             .write(true)
@@ -1197,7 +1227,7 @@ async fn transfer(
             &log,
         )
         .await
-        .map_err(|err| failed(try_error(&err)))?;
+        .map_err(|err| failed(try_error(err)))?;
         let length = match fetched {
             Fetched::Document { length, .. } => length,
             Fetched::Refused(response) => {
@@ -1228,8 +1258,8 @@ async fn transfer(
     match store.send(commit).await {
         Ok(Ok(())) => Ok(length),
         // What reached the disk is not what the holder announced.
-        Ok(Err(err @ SaveError::Short { .. })) => Err(failed(TryError::Broken(err.to_string()))),
-        Ok(Err(err)) => Err(failed(TryError::Disk(err.to_string()))),
+        Ok(Err(err @ SaveError::Short { .. })) => Err(failed(TryError::Broken(Failure::new(err)))),
+        Ok(Err(err)) => Err(failed(TryError::Disk(Failure::new(err)))),
         Err(_) => {
             // The store restarted with the commit in flight. The folder
             // worker finishes what it started, and the store's restart
@@ -1240,7 +1270,9 @@ async fn transfer(
                 Ok(meta) if meta.len() == length => Ok(length),
                 _ => {
                     let _ = tokio::fs::remove_file(&temp).await;
-                    Err(failed(TryError::Broken("the store restarted".into())))
+                    Err(failed(TryError::Broken(Failure::new(
+                        Mishap::StoreRestarted,
+                    ))))
                 }
             }
         }

@@ -31,12 +31,12 @@ pub enum LinkError {
     #[error("no active peers")]
     NoActivePeers,
     /// The RS's name did not resolve.
-    #[error("resolving {rs}: {detail}")]
+    #[error("resolving {rs}: {}", match .source { Some(err) => err.to_string(), None => "no address".to_owned() })]
     Resolve {
         /// The RS as configured.
         rs: String,
-        /// Why.
-        detail: String,
+        /// Why (none: the name resolved to no address).
+        source: Option<Arc<std::io::Error>>,
     },
     /// The exchange with the RS failed (no connection, no answer in time,
     /// a broken answer).
@@ -45,9 +45,10 @@ pub enum LinkError {
     /// The RS refused.
     #[error("RS answered {0}")]
     Refused(Status),
-    /// The RS answered something that does not answer the request.
-    #[error("RS answered out of turn: {0}")]
-    Unexpected(String),
+    /// The RS answered something that does not answer the request: the
+    /// kind of reply it sent.
+    #[error("RS answered out of turn with {0}")]
+    Unexpected(&'static str),
 }
 
 /// Get the active peers from the RS (PQUERY).
@@ -278,15 +279,15 @@ fn describe(result: &Result<Reply, LinkError>) -> String {
 }
 
 async fn resolve(rs: &str) -> Result<SocketAddr, LinkError> {
-    let failed = |detail: String| LinkError::Resolve {
+    let failed = |source: Option<std::io::Error>| LinkError::Resolve {
         rs: rs.to_owned(),
-        detail,
+        source: source.map(Arc::new),
     };
     tokio::net::lookup_host(rs)
         .await
-        .map_err(|err| failed(err.to_string()))?
+        .map_err(|err| failed(Some(err)))?
         .next()
-        .ok_or_else(|| failed("no address".into()))
+        .ok_or_else(|| failed(None))
 }
 
 /// One exchange with the RS.
@@ -315,7 +316,7 @@ fn peers_of(reply: Result<Reply, LinkError>) -> Result<Vec<PeerEntry>, LinkError
         Reply::Peers(peers) => Ok(peers),
         Reply::Status(Status::NoActivePeers) => Err(LinkError::NoActivePeers),
         Reply::Status(status) => Err(LinkError::Refused(status)),
-        other => Err(LinkError::Unexpected(format!("{other:?}"))),
+        other => Err(LinkError::Unexpected(other.kind())),
     }
 }
 
@@ -406,7 +407,7 @@ impl Handler<LeaveNetwork> for RsLinkActor {
                         Ok(())
                     }
                     Reply::Status(status) => Err(LinkError::Refused(status)),
-                    other => Err(LinkError::Unexpected(format!("{other:?}"))),
+                    other => Err(LinkError::Unexpected(other.kind())),
                 }),
         )
     }

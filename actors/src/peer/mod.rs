@@ -18,10 +18,11 @@ pub mod store;
 use crate::config::PeerConfig;
 use crate::lock::{FolderLock, LockError};
 use crate::metrics::Metrics;
-use crate::server::{self, Answer, Listener, Service, SharedBucket};
+use crate::server::{self, Answer, Listener, Service};
 use crate::state::index::{Holder, IndexLimits};
 use crate::state::throttle::TokenBucket;
 use crate::supervise::{fatal_channel, FatalReceiver, Supervision};
+use crate::transfer::SharedBucket;
 use crate::wire::parse::Role;
 use crate::wire::{Origin, Request, Status};
 use actix::prelude::*;
@@ -45,7 +46,7 @@ pub const DEFAULT_PORTS: std::ops::RangeInclusive<u16> = 65400..=65500;
 pub enum PeerError {
     /// The configuration is invalid.
     #[error("config: {0}")]
-    Config(String),
+    Config(#[from] crate::config::Invalid),
     /// Another peer holds the RFC folder.
     #[error("RFC folder {dir} is in use by another peer (it holds {lock})")]
     InUse {
@@ -62,9 +63,20 @@ pub enum PeerError {
         /// Why.
         source: std::io::Error,
     },
-    /// No port could be bound.
-    #[error("listening: {0}")]
-    Bind(String),
+    /// The address could not be bound (or read back once bound).
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No port of the default range was free.
+    #[error("listening: no free port in {}-{}", .ports.start(), .ports.end())]
+    NoFreePort {
+        /// The ports tried.
+        ports: std::ops::RangeInclusive<u16>,
+    },
 }
 
 /// The peer's RFC server as a [`Service`].
@@ -138,8 +150,7 @@ impl PeerHandle {
 fn bind(config: &PeerConfig) -> Result<TcpListener, PeerError> {
     let backlog = config.limits.listen_backlog;
     if let Some(addr) = config.listen {
-        return server::bind(addr, backlog)
-            .map_err(|err| PeerError::Bind(format!("{addr}: {err}")));
+        return server::bind(addr, backlog).map_err(|source| PeerError::Bind { addr, source });
     }
     for port in DEFAULT_PORTS {
         if let Ok(listener) = server::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), backlog)
@@ -147,11 +158,9 @@ fn bind(config: &PeerConfig) -> Result<TcpListener, PeerError> {
             return Ok(listener);
         }
     }
-    Err(PeerError::Bind(format!(
-        "no free port in {}-{}",
-        DEFAULT_PORTS.start(),
-        DEFAULT_PORTS.end()
-    )))
+    Err(PeerError::NoFreePort {
+        ports: DEFAULT_PORTS,
+    })
 }
 
 /// The burst a rate cap allows: a tenth of a second's worth, at least 16 KiB.
@@ -171,7 +180,7 @@ fn bucket(rate: Option<u64>) -> Option<SharedBucket> {
 
 /// Starts a peer in the current actix system.
 pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerError> {
-    config.validate().map_err(PeerError::Config)?;
+    config.validate()?;
     let dir = config.rfc_dir.clone();
     let shown = dir.display().to_string();
     let folder_err = |source| PeerError::Folder {
@@ -198,9 +207,12 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
     let cookie = folder::read_cookie(&dir, &config.rs);
     let folder = Folder::start(&dir, config.sync).map_err(folder_err)?;
     let listener = bind(config)?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|err| PeerError::Bind(err.to_string()))?;
+    let local_addr = listener.local_addr().map_err(|source| PeerError::Bind {
+        addr: config
+            .listen
+            .unwrap_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
+        source,
+    })?;
     let origin = crate::wire::Origin::named(config.host.as_deref());
     let me = Holder::new(origin.host.clone(), local_addr.port());
 

@@ -62,7 +62,7 @@ pub enum RsError {
     },
     /// The configuration is invalid.
     #[error("config: {0}")]
-    Config(String),
+    Config(#[from] crate::config::Invalid),
 }
 
 /// The RS as a [`Service`]: requests become registry messages.
@@ -171,7 +171,7 @@ impl RsHandle {
 
 /// Starts the RS in the current actix system.
 pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> {
-    config.validate().map_err(RsError::Config)?;
+    config.validate()?;
     let dir = config.state_dir.display().to_string();
     let state_err = |source| RsError::State {
         dir: dir.clone(),

@@ -29,6 +29,7 @@ use bytes::Bytes;
 use slog::{debug, error, info, warn, Logger};
 use std::collections::{HashSet, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -153,13 +154,13 @@ pub struct GetPeers {
 struct EncodeSlice;
 
 /// Whether the registry serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Serving {
     Yes,
     /// Reloading from disk after a restart.
     Reloading,
     /// The reload failed; retried later.
-    Failed(String),
+    Failed(Arc<JournalError>),
 }
 
 /// How a durable change is answered once the journal says.
@@ -415,7 +416,7 @@ impl RegistryActor {
 
     /// Answers `Status::ServiceUnavailable` while not serving.
     fn refuse_if_not_serving(&mut self) -> Result<(), Status> {
-        if self.serving == Serving::Yes {
+        if matches!(self.serving, Serving::Yes) {
             Ok(())
         } else {
             self.requests.refused += 1;
@@ -447,12 +448,14 @@ impl RegistryActor {
                     act.serving = Serving::Yes;
                 }
                 Err(err) => {
-                    let reason = err.to_string();
-                    if act.serving != Serving::Failed(reason.clone()) {
+                    // Logged once while it fails the same way.
+                    let again = matches!(&act.serving,
+                        Serving::Failed(last) if last.to_string() == err.to_string());
+                    if !again {
                         error!(act.log, "registry reload failed; answering 503 until it works";
-                            "err" => &reason);
+                            "err" => %err);
                     }
-                    act.serving = Serving::Failed(reason);
+                    act.serving = Serving::Failed(Arc::new(err));
                     ctx.run_later(Duration::from_secs(1), |act, ctx| act.reload(ctx));
                 }
             }
@@ -641,7 +644,7 @@ impl Handler<ExpireDue> for RegistryActor {
 
     fn handle(&mut self, _: ExpireDue, _: &mut Self::Context) -> Self::Result {
         crate::fault::point("registry.expire");
-        if self.serving != Serving::Yes {
+        if !matches!(self.serving, Serving::Yes) {
             return MessageResult(Expiry {
                 expired: 0,
                 next_ms: Some(now_ms() + 1000),
@@ -712,7 +715,7 @@ impl Handler<GetStats> for RegistryActor {
     fn handle(&mut self, _: GetStats, _: &mut Self::Context) -> RegistryStats {
         RegistryStats {
             counts: self.registry.counts(),
-            serving: self.serving == Serving::Yes,
+            serving: matches!(self.serving, Serving::Yes),
             requests: self.requests,
         }
     }

@@ -29,7 +29,9 @@
 use super::index::Holder;
 use crate::wire::{PeerEntry, RfcNumber, Status};
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// A peer list at least this long may be a sample of a larger one (the RS
 /// bounds its replies): once it is exhausted, the RS is asked again.
@@ -124,22 +126,67 @@ impl Stage {
     }
 }
 
-/// Why a try failed.
+/// Why a try failed: the plan reads the kind, the log and the admin API
+/// the error under it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TryError {
     /// No connection, or no complete answer in time.
     #[error("unreachable: {0}")]
-    Unreachable(String),
+    Unreachable(Failure),
     /// The peer answered with an error status.
     #[error("answered {0}")]
     Refused(Status),
     /// The answer was malformed, over a limit or cut short.
     #[error("broken answer: {0}")]
-    Broken(String),
+    Broken(Failure),
     /// The document could not be written to this peer's disk.
     #[error("disk: {0}")]
-    Disk(String),
+    Disk(Failure),
 }
+
+/// The error under a failed try, kept whole (its type and its causes,
+/// for `downcast_ref` and `source`) and shared: the plan, the log and the
+/// admin API read the same one. Two are equal when they say the same.
+#[derive(Clone)]
+pub struct Failure(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Failure {
+    /// Keeps `err`.
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Failure(Arc::new(err))
+    }
+
+    /// The error.
+    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for Failure {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for Failure {}
 
 /// A try that failed, for the log and the lab.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -345,6 +392,10 @@ impl DownloadPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn io(text: &str) -> Failure {
+        Failure::new(std::io::Error::other(text.to_owned()))
+    }
     use std::net::{IpAddr, Ipv4Addr};
 
     fn peer(host: &str, last: u8, port: u16) -> PeerEntry {
@@ -497,11 +548,7 @@ mod tests {
         );
         let second = plan.next(refused, &idle());
         assert_eq!(get_from(&second), addr(3, 1));
-        let cut = failed(
-            addr(3, 1),
-            Stage::Document,
-            TryError::Broken("short".into()),
-        );
+        let cut = failed(addr(3, 1), Stage::Document, TryError::Broken(io("short")));
         // no holder left: the next peer's index (c's was not fetched yet)
         assert_eq!(
             plan.next(cut, &idle()),
@@ -519,7 +566,7 @@ mod tests {
         let down = failed(
             addr(2, 1),
             Stage::Index,
-            TryError::Unreachable("refused".into()),
+            TryError::Unreachable(io("refused")),
         );
         assert_eq!(
             plan.next(down, &idle()),
@@ -534,11 +581,7 @@ mod tests {
         plan.next(PlanEvent::Peers(vec![peer("b", 2, 1)]), &idle());
         let action = plan.next(PlanEvent::IndexMerged(vec![holder("b", 1)]), &idle());
         assert_eq!(get_from(&action), addr(2, 1));
-        let gone = failed(
-            addr(2, 1),
-            Stage::Document,
-            TryError::Unreachable("x".into()),
-        );
+        let gone = failed(addr(2, 1), Stage::Document, TryError::Unreachable(io("x")));
         assert_eq!(plan.next(gone, &idle()), Action::GiveUp(GiveUp::Exhausted));
     }
 
@@ -590,11 +633,7 @@ mod tests {
         plan.start();
         let peers = vec![peer("b", 2, 1), peer("c", 3, 1)];
         plan.next(PlanEvent::Peers(peers), &idle());
-        let full = failed(
-            addr(2, 1),
-            Stage::Document,
-            TryError::Disk("no space".into()),
-        );
+        let full = failed(addr(2, 1), Stage::Document, TryError::Disk(io("no space")));
         assert_eq!(plan.next(full, &idle()), Action::GiveUp(GiveUp::Disk));
     }
 

@@ -414,6 +414,17 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// What kind of reply it is, in a few words (for errors).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Registered { .. } => "a registration",
+            Reply::Done => "a bare 200 OK",
+            Reply::Peers(_) => "a peer list",
+            Reply::Index(_) => "an index",
+            Reply::Status(_) => "an error status",
+        }
+    }
+
     /// The status this reply is sent with.
     pub fn status(&self) -> Status {
         match self {
