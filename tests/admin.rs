@@ -138,6 +138,76 @@ fn ctl_finds_the_daemon_through_its_folder() {
     );
 }
 
+/// The series docs/ADMIN.md lists for `role` (`RS` or `peer`), each with
+/// the label values its row names in backquotes.
+fn documented_series(role: &str) -> Vec<(String, Vec<String>)> {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ADMIN.md")).unwrap();
+    doc.lines()
+        .filter(|line| line.starts_with("| `p2pdi_"))
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let (series, kind, daemon, meaning) = (cells[1], cells[2], cells[3], cells[4]);
+            if daemon != "both" && daemon != role {
+                return None;
+            }
+            let series = series.trim_matches('`');
+            let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+            let labels: Vec<&str> = labels.trim_end_matches('}').split(',').collect();
+            let name = match kind {
+                "histogram" => format!("{name}_count"),
+                _ => name.to_owned(),
+            };
+            // For restarts, only the actors of this role.
+            let meaning = match meaning.split_once(" in the RS; ") {
+                Some((rs, _)) if role == "RS" => rs.to_owned(),
+                Some((_, peer)) => peer.to_owned(),
+                None => meaning.to_owned(),
+            };
+            let values = meaning
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter(|value| !labels.contains(value))
+                .map(str::to_owned)
+                .collect();
+            Some((name, values))
+        })
+        .collect()
+}
+
+#[test]
+fn every_documented_series_is_there_from_the_start_at_zero() {
+    let root = tempfile::tempdir().unwrap();
+    let rs = start_rs(root.path());
+    let b = start_peer(root.path(), rs.addr, &root.path().join("b"), "hostB", &[]);
+    for (daemon, role, skip) in [
+        (&rs, "RS", &["get_index", "get_rfc", "none"][..]),
+        (
+            &b,
+            "peer",
+            &["register", "keepalive", "leave", "pquery", "none"][..],
+        ),
+    ] {
+        let text = http(daemon.admin(), "GET", "/metrics", &[], None).body;
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        for (name, values) in documented_series(role) {
+            let mine: Vec<&&str> = samples
+                .iter()
+                .filter(|s| s.split(['{', ' ']).next() == Some(name.as_str()))
+                .collect();
+            assert!(!mine.is_empty(), "{role}: no {name} in\n{text}");
+            for value in values.iter().filter(|v| !skip.contains(&v.as_str())) {
+                let label = format!("=\"{value}\"");
+                assert!(
+                    mine.iter().any(|s| s.contains(&label)),
+                    "{role}: no {name} with {label} in\n{text}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn metrics_move_with_the_traffic() {
     let s = scenario();

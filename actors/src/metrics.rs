@@ -235,6 +235,18 @@ impl Metrics {
         // The series a dashboard plots from the start show 0 until counted.
         let own = if rs { "rs" } else { "peer" };
         let _ = connections_open.get_or_create(&RoleLabel { role: own });
+        let methods: &[&'static str] = if rs {
+            &["register", "keepalive", "leave", "pquery"]
+        } else {
+            &["get_index", "get_rfc"]
+        };
+        for &method in methods {
+            let _ = requests.get_or_create(&RequestLabels {
+                role: own,
+                method,
+                status: 200,
+            });
+        }
         if peer {
             for outcome in ["downloaded", "already_held", "failed"] {
                 let _ = peer_downloads.get_or_create(&OutcomeLabel { outcome });
@@ -276,6 +288,11 @@ impl Metrics {
         self.connections_open
             .get_or_create(&RoleLabel { role })
             .clone()
+    }
+
+    /// Shows `actor`'s restarts, at 0 until it restarts.
+    pub fn supervising(&self, actor: &'static str) {
+        let _ = self.actor_restarts.get_or_create(&ActorLabel { actor });
     }
 
     /// Counts a restart of `actor`.

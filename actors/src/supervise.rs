@@ -19,6 +19,7 @@
 //! non-zero, so the operator's process supervisor (systemd) restarts it
 //! from durable state.
 
+use crate::metrics::Metrics;
 use actix::dev::ContextFut;
 use actix::{Actor, Addr, AsyncContext, Context, Supervised};
 use serde::{Deserialize, Serialize};
@@ -98,7 +99,7 @@ pub fn fatal_channel() -> (FatalSender, FatalReceiver) {
 pub struct Supervision {
     config: SupervisionConfig,
     fatal: FatalSender,
-    on_restart: Option<std::rc::Rc<dyn Fn(&'static str)>>,
+    metrics: Option<Metrics>,
     log: Logger,
 }
 
@@ -108,14 +109,15 @@ impl Supervision {
         Supervision {
             config,
             fatal,
-            on_restart: None,
+            metrics: None,
             log,
         }
     }
 
-    /// Calls `count` with the actor's name at every restart.
-    pub fn counting(mut self, count: impl Fn(&'static str) + 'static) -> Self {
-        self.on_restart = Some(std::rc::Rc::new(count));
+    /// Counts every restart on `metrics` (`p2pdi_actor_restarts_total`),
+    /// each actor's series at 0 from its start.
+    pub fn counting(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -130,6 +132,9 @@ impl Supervision {
     where
         A: Actor<Context = Context<A>> + Supervised,
     {
+        if let Some(metrics) = &self.metrics {
+            metrics.supervising(name);
+        }
         let ctx = Context::new();
         let addr = ctx.address();
         let fut = ctx.into_future(actor);
@@ -217,8 +222,8 @@ where
         };
         if self.intensity.allow(Instant::now()) {
             warn!(log, "actor failed; restarting"; "actor" => self.name, "reason" => &reason);
-            if let Some(count) = &self.supervision.on_restart {
-                count(self.name);
+            if let Some(metrics) = &self.supervision.metrics {
+                metrics.restarted(self.name);
             }
             return true;
         }

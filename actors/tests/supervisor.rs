@@ -4,7 +4,9 @@
 //! up with a fatal failure; an actor nobody addresses ends quietly.
 
 use actix::prelude::*;
+use p2p_di_actors::metrics::Metrics;
 use p2p_di_actors::supervise::{fatal_channel, Supervision, SupervisionConfig};
+use p2p_di_actors::wire::parse::Role;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -115,10 +117,8 @@ fn config(max_restarts: u32) -> SupervisionConfig {
 #[actix_rt::test]
 async fn a_panic_in_started_yields_between_restarts_and_gives_up_past_the_intensity() {
     let (fatal, mut fatal_rx) = fatal_channel();
-    let counted = Rc::new(Cell::new(0));
-    let seen = counted.clone();
-    let supervision =
-        Supervision::new(config(3), fatal, quiet()).counting(move |_| seen.set(seen.get() + 1));
+    let metrics = Metrics::new(Role::Registry);
+    let supervision = Supervision::new(config(3), fatal, quiet()).counting(metrics.clone());
     // another task on the same arbiter counts how often it gets to run
     let ticks = Rc::new(Cell::new(0u32));
     let ticking = ticks.clone();
@@ -130,6 +130,10 @@ async fn a_panic_in_started_yields_between_restarts_and_gives_up_past_the_intens
     });
     let (actor, starts, _) = flaky(FailIn::Started);
     let addr = supervision.start("flaky", actor);
+    // The series exists, at 0, before any failure.
+    assert!(metrics
+        .encode()
+        .contains("p2pdi_actor_restarts_total{actor=\"flaky\"} 0\n"));
     let fatal = tokio::time::timeout(Duration::from_secs(5), fatal_rx.recv())
         .await
         .expect("the supervisor gives up");
@@ -142,7 +146,9 @@ async fn a_panic_in_started_yields_between_restarts_and_gives_up_past_the_intens
     assert!(fatal.what.contains("fails in started"), "{fatal}");
     // one start and three restarts; the fourth failure is one too many
     assert_eq!(starts.get(), 4);
-    assert_eq!(counted.get(), 3);
+    assert!(metrics
+        .encode()
+        .contains("p2pdi_actor_restarts_total{actor=\"flaky\"} 3\n"));
     assert!(
         ticks.get() >= 3,
         "the arbiter ran other work between restarts"

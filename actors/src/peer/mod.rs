@@ -218,9 +218,8 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
 
     let (fatal, fatal_rx) = fatal_channel();
     let metrics = Metrics::new(Role::Peer);
-    let counted = metrics.clone();
-    let supervision = Supervision::new(config.supervision, fatal, log.clone())
-        .counting(move |actor| counted.restarted(actor));
+    let supervision =
+        Supervision::new(config.supervision, fatal, log.clone()).counting(metrics.clone());
     let store = supervision.start(
         "store",
         StoreActor::new(

@@ -222,9 +222,8 @@ pub async fn start(config: &RsConfig, log: Logger) -> Result<RsHandle, RsError> 
         source,
     })?;
 
-    let counted = metrics.clone();
-    let supervision = Supervision::new(config.supervision, fatal, log.clone())
-        .counting(move |actor| counted.restarted(actor));
+    let supervision =
+        Supervision::new(config.supervision, fatal, log.clone()).counting(metrics.clone());
     let registry = supervision.start(
         "registry",
         RegistryActor::new(
