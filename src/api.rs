@@ -86,8 +86,10 @@ pub struct PeerStatus {
     pub rfc_server: SocketAddr,
     /// Where this endpoint listens.
     pub admin: SocketAddr,
-    /// The registration server it registers with.
-    pub rs: String,
+    /// The registration servers it registers with, in the order given.
+    pub rs: Vec<RsReach>,
+    /// The current peer list.
+    pub peer_list: PeerListAge,
     /// Its RFC folder.
     pub rfc_dir: String,
     /// Whether it is registered.
@@ -110,6 +112,50 @@ pub struct PeerStatus {
     pub bytes_served: u64,
     /// Bytes it downloaded since it started.
     pub bytes_downloaded: u64,
+}
+
+/// One RS as a peer sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RsReach {
+    /// `HOST:PORT` as configured.
+    pub rs: String,
+    /// Registered there now.
+    pub joined: bool,
+    /// Whether it answered the last exchange with it (none: not asked yet).
+    pub reachable: Option<bool>,
+    /// Since when it answers, or since when it does not, RFC 3339.
+    pub since: Option<String>,
+    /// Registrations there since the peer started.
+    pub registrations: u32,
+}
+
+/// How current a peer's list of active peers is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct PeerListAge {
+    /// Active peers on it (entries whose TTL has not run out).
+    pub peers: usize,
+    /// Its age in ms (none: no RS answered yet).
+    pub age_ms: Option<u64>,
+    /// No RS answered the last round: the list in use is an old one, aged.
+    pub aged: bool,
+}
+
+impl From<&p2p_di_actors::state::rs_link::RsLink> for RsReach {
+    fn from(link: &p2p_di_actors::state::rs_link::RsLink) -> Self {
+        use p2p_di_actors::state::rs_link::Reach;
+        let (reachable, since_ms) = match link.reach() {
+            Reach::Unknown => (None, None),
+            Reach::Up { since_ms } => (Some(true), Some(since_ms)),
+            Reach::Down { since_ms, .. } => (Some(false), Some(since_ms)),
+        };
+        RsReach {
+            rs: link.rs.clone(),
+            joined: link.joined,
+            reachable,
+            since: since_ms.map(|ms| rfc3339(ms / 1000)),
+            registrations: link.registrations,
+        }
+    }
 }
 
 /// A peer's download queue.

@@ -201,9 +201,11 @@ struct RsArgs {
 struct PeerArgs {
     #[command(flatten)]
     common: Common,
-    /// The registration server (default 127.0.0.1:65423).
-    #[arg(long, value_name = "HOST:PORT", value_parser = crate::args::parse_rs)]
-    rs: Option<String>,
+    /// The registration servers, comma-separated: the peer registers with
+    /// each and merges their peer lists (default 127.0.0.1:65423).
+    #[arg(long, value_name = "HOST:PORT[,...]", value_delimiter = ',',
+          value_parser = crate::args::parse_rs)]
+    rs: Vec<String>,
     /// Address and port of this peer's RFC server (default: the first free
     /// port in 65400-65500 on all interfaces).
     #[arg(long, value_name = "ADDR:PORT")]
@@ -318,8 +320,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
     let mut config = args.common.config::<PeerConfig>(|c| &mut c.log)?;
-    if let Some(rs) = args.rs {
-        config.rs = rs;
+    let mut flagged = vec![];
+    if !args.rs.is_empty() {
+        flagged.push("rs");
+        config.rs = args.rs.into();
     }
     if let Some(listen) = args.listen {
         config.listen = Some(listen);
@@ -327,7 +331,6 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.rfc_dir {
         config.rfc_dir = dir;
     }
-    let mut flagged = vec![];
     if args.host.is_some() {
         flagged.push("host");
     }
@@ -360,7 +363,6 @@ fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
             .map(|addr| {
                 let state = crate::admin::peer::PeerAdmin::new(
                     &peer,
-                    config.rs.clone(),
                     config.rfc_dir.clone(),
                     config.transfer_timeout(),
                 );

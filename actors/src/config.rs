@@ -326,6 +326,12 @@ pub enum Problem {
     /// Not an RS address.
     #[error("{0}")]
     Address(#[from] AddressError),
+    /// No RS at all.
+    #[error("must name at least one RS")]
+    NoRs,
+    /// An RS named twice.
+    #[error("names {0:?} twice")]
+    Twice(String),
     /// An admin endpoint off loopback without a token.
     #[error("{0} is not a loopback address: set admin_token, or listen on 127.0.0.1")]
     NotLoopback(SocketAddr),
@@ -438,12 +444,88 @@ fn validate_limits(limits: &ServerLimits) -> Result<(), Invalid> {
     )
 }
 
+/// The registration servers a peer registers with, each `HOST:PORT`: a
+/// list in a config file (`rs: ["a:65423", "b:65423"]`), where one string
+/// (`rs: "a:65423"`) is read as a list of one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RsList(Vec<String>);
+
+impl RsList {
+    /// A list of one RS.
+    pub fn one(rs: impl Into<String>) -> Self {
+        RsList(vec![rs.into()])
+    }
+
+    /// The RSs, in the order given.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it names none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Each RS well formed, none twice, at least one.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let invalid = |problem| Invalid {
+            field: "rs",
+            problem,
+        };
+        if self.0.is_empty() {
+            return Err(invalid(Problem::NoRs));
+        }
+        for (i, rs) in self.0.iter().enumerate() {
+            valid_rs_address(rs).map_err(|err| invalid(err.into()))?;
+            if self.0[..i].contains(rs) {
+                return Err(invalid(Problem::Twice(rs.clone())));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl From<Vec<String>> for RsList {
+    fn from(list: Vec<String>) -> Self {
+        RsList(list)
+    }
+}
+
+impl std::fmt::Display for RsList {
+    /// `a:65423,b:65423`, as `--rs` takes it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
+impl<'de> Deserialize<'de> for RsList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged, expecting = "an RS as \"HOST:PORT\" or a list of them")]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match OneOrMany::deserialize(deserializer)? {
+            OneOrMany::One(rs) => RsList(vec![rs]),
+            OneOrMany::Many(list) => RsList(list),
+        })
+    }
+}
+
 /// A peer's configuration (`p2p-di peer`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PeerConfig {
-    /// The registration server, as `host:port`.
-    pub rs: String,
+    /// The registration servers, each `HOST:PORT`: the peer registers with
+    /// every one, and merges their peer lists.
+    pub rs: RsList,
     /// Address and port of this peer's RFC server; unset, the first free
     /// port in 65400-65500 on all interfaces.
     pub listen: Option<SocketAddr>,
@@ -461,6 +543,10 @@ pub struct PeerConfig {
     pub rs_retry_initial_ms: u64,
     /// Longest wait, in ms, between tries to reach the RS.
     pub rs_retry_max_ms: u64,
+    /// Downloads that start within this many ms of the last PQUERY round
+    /// share its peer list instead of asking the RSs again (the contract's
+    /// "current peer list"); 0: one PQUERY per download.
+    pub peer_list_max_age_ms: u64,
     /// Downloads run at once, at most.
     pub max_parallel_downloads: usize,
     /// Downloads waiting or running at once, at most: a batch asked for
@@ -519,7 +605,7 @@ pub struct PeerConfig {
 impl Default for PeerConfig {
     fn default() -> Self {
         PeerConfig {
-            rs: format!("127.0.0.1:{}", crate::wire::RS_PORT),
+            rs: RsList::one(format!("127.0.0.1:{}", crate::wire::RS_PORT)),
             listen: None,
             rfc_dir: PathBuf::from("rfcs"),
             host: None,
@@ -527,6 +613,7 @@ impl Default for PeerConfig {
             keepalive_secs: 2400,
             rs_retry_initial_ms: 250,
             rs_retry_max_ms: 30_000,
+            peer_list_max_age_ms: 1000,
             max_parallel_downloads: 4,
             max_queued_downloads: 100_000,
             download_history: 100_000,
@@ -552,10 +639,7 @@ impl Default for PeerConfig {
 impl PeerConfig {
     /// Checks values serde cannot.
     pub fn validate(&self) -> Result<(), Invalid> {
-        valid_rs_address(&self.rs).map_err(|err| Invalid {
-            field: "rs",
-            problem: err.into(),
-        })?;
+        self.rs.validate()?;
         at_least("keepalive_secs", self.keepalive_secs, 1)?;
         at_least("max_parallel_downloads", self.max_parallel_downloads, 1)?;
         at_least("max_queued_downloads", self.max_queued_downloads, 1)?;
@@ -632,7 +716,7 @@ mod tests {
             assert!(err.contains(why), "{bad}: {err}");
         }
         let config = PeerConfig {
-            rs: "localhost".into(),
+            rs: RsList::one("localhost"),
             ..PeerConfig::default()
         };
         assert_eq!(

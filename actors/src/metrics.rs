@@ -15,6 +15,8 @@
 //! | `p2pdi_peer_discovery_exchanges_total{kind}` | counter | each PQUERY (`pquery`) and GET RFC-Index (`index`) a peer sends |
 //! | `p2pdi_peer_discovery_bytes_total{kind}` | counter | their request and response bytes |
 //! | `p2pdi_peer_discovery_seconds_total{kind}` | counter | their time, connect to last byte |
+//! | `p2pdi_peer_rs_reachable{rs}` | gauge | the RS link, each exchange |
+//! | `p2pdi_peer_list_age_seconds` | gauge | the RS link, when scraped |
 //! | `p2pdi_actor_restarts_total{actor}` | counter | each supervised restart |
 //! | `p2pdi_uptime_seconds` | gauge | when scraped |
 //!
@@ -69,6 +71,13 @@ pub struct KindLabel {
     pub kind: &'static str,
 }
 
+/// An RS as a label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RsLabel {
+    /// The RS, `HOST:PORT` as configured.
+    pub rs: String,
+}
+
 /// An actor's name as a label.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ActorLabel {
@@ -106,6 +115,10 @@ pub struct Metrics {
     pub discovery_bytes: Family<KindLabel, Counter>,
     /// `p2pdi_peer_discovery_seconds_total`.
     pub discovery_seconds: Family<KindLabel, Counter<f64, AtomicU64>>,
+    /// `p2pdi_peer_rs_reachable`.
+    pub peer_rs_reachable: Family<RsLabel, Gauge>,
+    /// `p2pdi_peer_list_age_seconds`.
+    pub peer_list_age_seconds: Gauge<f64, AtomicU64>,
     /// `p2pdi_actor_restarts_total`.
     pub actor_restarts: Family<ActorLabel, Counter>,
     /// `p2pdi_uptime_seconds`.
@@ -220,6 +233,21 @@ impl Metrics {
                 let _ = discovery_seconds.get_or_create(&KindLabel { kind });
             }
         }
+        let peer_rs_reachable = Family::<RsLabel, Gauge>::default();
+        let peer_list_age_seconds = Gauge::<f64, AtomicU64>::default();
+        if peer {
+            registry.register(
+                "p2pdi_peer_rs_reachable",
+                "Whether each RS answered the last exchange with it (1) or not (0)",
+                peer_rs_reachable.clone(),
+            );
+            registry.register(
+                "p2pdi_peer_list_age_seconds",
+                "Age of the current peer list (-1 before any RS answered)",
+                peer_list_age_seconds.clone(),
+            );
+            peer_list_age_seconds.set(-1.0);
+        }
         let actor_restarts = Family::<ActorLabel, Counter>::default();
         registry.register(
             "p2pdi_actor_restarts",
@@ -267,6 +295,8 @@ impl Metrics {
             discovery_exchanges,
             discovery_bytes,
             discovery_seconds,
+            peer_rs_reachable,
+            peer_list_age_seconds,
             actor_restarts,
             uptime_seconds,
         }
@@ -288,6 +318,13 @@ impl Metrics {
         self.connections_open
             .get_or_create(&RoleLabel { role })
             .clone()
+    }
+
+    /// Whether the RS `rs` answers.
+    pub fn rs_reachable(&self, rs: &str, reachable: bool) {
+        self.peer_rs_reachable
+            .get_or_create(&RsLabel { rs: rs.to_owned() })
+            .set(i64::from(reachable));
     }
 
     /// Shows `actor`'s restarts, at 0 until it restarts.

@@ -29,7 +29,7 @@ fn quiet() -> slog::Logger {
 
 fn peer_config(rs: SocketAddr, dir: &Path, host: &str) -> PeerConfig {
     PeerConfig {
-        rs: rs.to_string(),
+        rs: p2p_di_actors::config::RsList::one(rs.to_string()),
         listen: Some("127.0.0.1:0".parse().unwrap()),
         rfc_dir: dir.to_owned(),
         host: Some(host.into()),

@@ -32,7 +32,6 @@ pub struct PeerAdmin {
     metrics: Metrics,
     host: String,
     rfc_server: SocketAddr,
-    rs: String,
     rfc_dir: PathBuf,
     /// How long `POST /join` waits for the registration.
     join_timeout: Duration,
@@ -40,7 +39,7 @@ pub struct PeerAdmin {
 
 impl PeerAdmin {
     /// The routes' view of `peer`.
-    pub fn new(peer: &PeerHandle, rs: String, rfc_dir: PathBuf, join_timeout: Duration) -> Self {
+    pub fn new(peer: &PeerHandle, rfc_dir: PathBuf, join_timeout: Duration) -> Self {
         PeerAdmin {
             store: peer.store.clone(),
             link: peer.link.clone(),
@@ -49,7 +48,6 @@ impl PeerAdmin {
             metrics: peer.metrics.clone(),
             host: peer.host.clone(),
             rfc_server: peer.local_addr,
-            rs,
             rfc_dir,
             join_timeout,
         }
@@ -102,7 +100,12 @@ async fn status(
         host: peer.host.clone(),
         rfc_server: peer.rfc_server,
         admin: common.admin,
-        rs: peer.rs.clone(),
+        rs: link.links.iter().map(api::RsReach::from).collect(),
+        peer_list: api::PeerListAge {
+            peers: link.last_peers.len(),
+            age_ms: link.list_age_ms,
+            aged: link.list_aged,
+        },
         rfc_dir: peer.rfc_dir.display().to_string(),
         joined: link.joined,
         left: link.left,
@@ -123,6 +126,10 @@ async fn metrics(
     common: web::Data<Common>,
     peer: web::Data<PeerAdmin>,
 ) -> HttpResponse {
+    if let Ok(link) = peer.link.send(GetLinkState).await {
+        let age = link.list_age_ms.map_or(-1.0, |ms| ms as f64 / 1000.0);
+        peer.metrics.peer_list_age_seconds.set(age);
+    }
     if let Ok(stats) = peer.store.send(GetStoreStats).await {
         peer.metrics.peer_documents.set(stats.documents as i64);
         peer.metrics
@@ -229,7 +236,7 @@ async fn peers(
 ) -> Result<web::Json<api::PeerList>, ApiError> {
     let limit = page_limit(query.limit)?;
     let (list, note) = if query.refresh.unwrap_or(false) {
-        match peer.link.send(GetPeerList).await {
+        match peer.link.send(GetPeerList::fresh()).await {
             Ok(Ok(list)) => (list, None),
             Ok(Err(LinkError::NoActivePeers)) => (Vec::new(), Some("no active peers".to_owned())),
             Ok(Err(err)) => return Err(link_error(err)),

@@ -11,7 +11,9 @@ use super::plan::Kind;
 use super::run::{self, Discovery, Job, RunOutcome};
 use anyhow::{anyhow, Context as _};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use p2p_di_actors::config::{LogConfig, LogFormat, LogLevel, PeerConfig, RsConfig, SyncMode};
+use p2p_di_actors::config::{
+    LogConfig, LogFormat, LogLevel, PeerConfig, RsConfig, RsList, SyncMode,
+};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -129,7 +131,7 @@ fn start(job: &Job<'_>, network: &Network) -> anyhow::Result<Daemons> {
     let mut tails = Vec::new();
     for (i, name) in setup.names.iter().enumerate() {
         let config = PeerConfig {
-            rs: rs_addr.to_string(),
+            rs: RsList::one(rs_addr.to_string()),
             listen: Some(SocketAddr::new(network.addr(i + 1).into(), PEER_PORT)),
             rfc_dir: job.work.join(name),
             host: Some(name.clone()),

@@ -13,7 +13,7 @@ use actix::prelude::*;
 use anyhow::Context as _;
 use futures_util::future::join_all;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use p2p_di_actors::config::{PeerConfig, RsConfig, ServerLimits, SyncMode};
+use p2p_di_actors::config::{PeerConfig, RsConfig, RsList, ServerLimits, SyncMode};
 use p2p_di_actors::peer::downloader::{DownloadFinished, Fetch, Outcome, RefreshIndex, Subscribe};
 use p2p_di_actors::peer::link::{GetPeerList, LeaveNetwork, LinkError, WaitJoined};
 use p2p_di_actors::peer::{self, folder, PeerHandle};
@@ -355,7 +355,7 @@ pub fn lab_limits(peers: usize) -> ServerLimits {
 fn peer_config(job: &Job<'_>, rs: std::net::SocketAddr, name: &str) -> PeerConfig {
     let setup = &job.point.setup;
     PeerConfig {
-        rs: rs.to_string(),
+        rs: RsList::one(rs.to_string()),
         listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         rfc_dir: job.work.join(name),
         host: Some(name.to_owned()),
@@ -596,7 +596,7 @@ async fn scenario(
         Some(Outcome::Downloaded { .. })
     );
     let left = matches!(b.link.send(LeaveNetwork).await, Ok(Ok(())));
-    let told = a.link.send(GetPeerList).await;
+    let told = a.link.send(GetPeerList::fresh()).await;
     let none_active = matches!(told, Ok(Err(LinkError::NoActivePeers)));
     scenario_checks(outcome, number, [got, left, none_active]);
     Ok(())

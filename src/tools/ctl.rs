@@ -180,7 +180,28 @@ fn status(endpoint: &Endpoint, json: bool) -> anyhow::Result<()> {
             ("host", s.host.clone()),
             ("rfc_server", s.rfc_server.to_string()),
             ("admin", s.admin.to_string()),
-            ("rs", s.rs.clone()),
+            (
+                "rs",
+                s.rs.iter().map(rs_reach).collect::<Vec<_>>().join("; "),
+            ),
+            (
+                "peer_list",
+                format!(
+                    "{} peers, {}{}",
+                    s.peer_list.peers,
+                    s.peer_list
+                        .age_ms
+                        .map_or("no RS answered yet".to_owned(), |ms| format!(
+                            "{:.1} s old",
+                            ms as f64 / 1000.0
+                        )),
+                    if s.peer_list.aged {
+                        " (no RS answers: aged)"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
             ("rfc_dir", s.rfc_dir.clone()),
             ("joined", s.joined.to_string()),
             ("left", s.left.to_string()),
@@ -204,6 +225,22 @@ fn status(endpoint: &Endpoint, json: bool) -> anyhow::Result<()> {
             .collect(),
     );
     Ok(())
+}
+
+/// An RS as `ctl status` shows it: `a:65423 up since ..., registered`.
+fn rs_reach(rs: &api::RsReach) -> String {
+    let reach = match (rs.reachable, &rs.since) {
+        (None, _) => "not asked yet".to_owned(),
+        (Some(true), Some(since)) => format!("answers since {since}"),
+        (Some(false), Some(since)) => format!("DOWN since {since}"),
+        (Some(up), None) => if up { "answers" } else { "DOWN" }.to_owned(),
+    };
+    let joined = if rs.joined {
+        "registered"
+    } else {
+        "not registered"
+    };
+    format!("{} {reach}, {joined}", rs.rs)
 }
 
 /// Fetches a list: one page, or with `--all` every page. `take` splits a

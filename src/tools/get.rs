@@ -26,9 +26,10 @@ pub struct GetArgs {
     /// Every RFC the active peers' indexes name (fetched first).
     #[arg(long)]
     all: bool,
-    /// The registration server.
-    #[arg(long, value_name = "HOST:PORT", value_parser = crate::args::parse_rs)]
-    rs: String,
+    /// The registration servers, comma-separated (registered with each).
+    #[arg(long, value_name = "HOST:PORT[,...]", value_delimiter = ',', required = true,
+          value_parser = crate::args::parse_rs)]
+    rs: Vec<String>,
     /// Folder to save into (and to serve from while it runs; default ./rfcs).
     #[arg(long, value_name = "DIR")]
     rfc_dir: Option<PathBuf>,
@@ -58,7 +59,7 @@ pub fn run_get(args: GetArgs) -> anyhow::Result<()> {
         Some(crate::args::rfcs_of(&args.rfcs).map_err(anyhow::Error::msg)?)
     };
     let mut config = PeerConfig {
-        rs: args.rs.clone(),
+        rs: args.rs.clone().into(),
         listen: args.listen,
         host: args.host.clone(),
         admin_listen: None,
@@ -90,7 +91,7 @@ pub fn run_get(args: GetArgs) -> anyhow::Result<()> {
         let joined = tokio::time::timeout(left(), peer.link.send(WaitJoined)).await;
         if !matches!(joined, Ok(Ok(()))) {
             bail!(
-                "not registered with the RS at {} within {} s (is it running?)",
+                "not registered with any RS ({}) within {} s (is one running?)",
                 config.rs,
                 args.timeout.max(1)
             );

@@ -249,10 +249,13 @@ pub fn folder(root: &Path, name: &str, docs: &[(u32, usize)], titles: bool) -> P
 }
 
 pub fn start_rs(root: &Path) -> Daemon {
-    Daemon::start(
-        &["rs", "--listen", "127.0.0.1:0", "--state-dir", "rs-state"],
-        root,
-    )
+    start_rs_at(root, "rs-state", "127.0.0.1:0")
+}
+
+/// An RS in `root` keeping its state in `state` and listening on `listen`
+/// (`127.0.0.1:0`, or the address of one that ran on that state before).
+pub fn start_rs_at(root: &Path, state: &str, listen: &str) -> Daemon {
+    Daemon::start(&["rs", "--listen", listen, "--state-dir", state], root)
 }
 
 /// Starts an RS in `root` with `config` (RON text) as its config file.
@@ -308,7 +311,7 @@ pub fn start_slow_holder(root: &Path, rs: SocketAddr, rfc: u32, size: usize) -> 
 
 pub fn start_peer_with(
     root: &Path,
-    rs: SocketAddr,
+    rs: impl std::fmt::Display,
     dir: &Path,
     host: &str,
     config_extra: &str,
@@ -321,7 +324,7 @@ pub fn start_peer_with(
 pub fn start_peer_command(
     command: Command,
     root: &Path,
-    rs: SocketAddr,
+    rs: impl std::fmt::Display,
     dir: &Path,
     host: &str,
     config_extra: &str,

@@ -475,7 +475,7 @@ impl DownloaderActor {
         debug!(self.log, "download step"; "rfc" => number, "action" => ?action);
         match action {
             Action::QueryPeers => {
-                ctx.spawn(self.link.send(GetPeerList).into_actor(self).map(
+                ctx.spawn(self.link.send(GetPeerList::current()).into_actor(self).map(
                     move |answer, act, ctx| {
                         let event = match answer {
                             Ok(Ok(peers)) => PlanEvent::Peers(peers),
@@ -935,7 +935,7 @@ impl DownloaderActor {
         let log = self.log.clone();
         let parallel = self.config.max_parallel_indexes.max(1);
         self.link
-            .send(GetPeerList)
+            .send(GetPeerList::current())
             .into_actor(self)
             .then(move |answer, act, _| {
                 async move {

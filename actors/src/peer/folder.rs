@@ -446,18 +446,35 @@ fn save(dir: &Path, number: RfcNumber, title: &str, body: &[u8]) -> Result<(), S
     commit(dir, &temp, number, title, body.len() as u64).map(|_| ())
 }
 
-/// The cookie saved for the RS at `rs`, if any.
-pub fn read_cookie(dir: &Path, rs: &str) -> Option<u64> {
-    let text = fs::read_to_string(dir.join(COOKIE_FILE)).ok()?;
-    let (saved_rs, cookie) = text.trim().split_once('\t')?;
-    (saved_rs == rs).then(|| cookie.parse().ok()).flatten()
+/// The cookies saved, by RS (`HOST:PORT\tCOOKIE` lines; a line that does
+/// not read is ignored: the RS then issues a new cookie).
+pub fn read_cookies(dir: &Path) -> BTreeMap<String, u64> {
+    let text = fs::read_to_string(dir.join(COOKIE_FILE)).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let (rs, cookie) = line.trim().split_once('\t')?;
+            Some((rs.to_owned(), cookie.parse().ok()?))
+        })
+        .collect()
 }
 
-/// Saves the cookie issued by the RS at `rs` (atomically, synced).
+/// The cookie saved for the RS at `rs`, if any.
+pub fn read_cookie(dir: &Path, rs: &str) -> Option<u64> {
+    read_cookies(dir).get(rs).copied()
+}
+
+/// Saves the cookie issued by the RS at `rs` beside the others
+/// (atomically, synced). The folder worker runs one write at a time.
 pub fn write_cookie(dir: &Path, rs: &str, cookie: u64) -> io::Result<()> {
+    let mut cookies = read_cookies(dir);
+    cookies.insert(rs.to_owned(), cookie);
+    let text: String = cookies
+        .iter()
+        .map(|(rs, cookie)| format!("{rs}\t{cookie}\n"))
+        .collect();
     let temp = dir.join(format!("{COOKIE_FILE}.part"));
     let mut file = File::create(&temp)?;
-    file.write_all(format!("{rs}\t{cookie}\n").as_bytes())?;
+    file.write_all(text.as_bytes())?;
     file.sync_all()?;
     drop(file);
     sys::durable::rename(&temp, &dir.join(COOKIE_FILE))
@@ -767,5 +784,13 @@ mod tests {
         write_cookie(dir.path(), "a:1", 42).unwrap();
         assert_eq!(read_cookie(dir.path(), "a:1"), Some(42));
         assert_eq!(read_cookie(dir.path(), "b:1"), None);
+        write_cookie(dir.path(), "b:1", 7).unwrap();
+        write_cookie(dir.path(), "a:1", 43).unwrap();
+        assert_eq!(read_cookie(dir.path(), "a:1"), Some(43));
+        assert_eq!(read_cookie(dir.path(), "b:1"), Some(7));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(COOKIE_FILE)).unwrap(),
+            "a:1\t43\nb:1\t7\n"
+        );
     }
 }

@@ -1,24 +1,42 @@
-//! The RS link actor: keeps this peer registered with the RS.
+//! The RS link actor: keeps this peer registered with each of its
+//! registration servers and answers for the current peer list.
 //!
-//! It registers at start (with the cookie saved in the RFC folder, if the
-//! same RS issued one), sends KEEPALIVE every `keepalive_secs`, registers
-//! again when the RS answers 403 (it forgot or expired us) or cannot be
-//! reached, retrying with a doubling backoff, and sends LEAVE when told.
-//! Registration is its state alone: asked for the peer list
-//! ([`GetPeerList`]) while not registered, it answers once it is (or when
-//! its patience runs out); a PQUERY answered 403 sends it back to
-//! registering, and the question is asked again once.
+//! Each RS is a link of its own ([`RsLink`]): the peer registers with it at
+//! start (with the cookie saved for that RS in the RFC folder, if any),
+//! sends it KEEPALIVE every `keepalive_secs`, registers again when it
+//! answers 403 (it forgot or expired us) or cannot be reached, retrying
+//! with a doubling backoff, and sends it LEAVE when told. The RSs know
+//! nothing of each other.
+//!
+//! Asked for the peer list ([`GetPeerList`]), the link answers from the
+//! current list ([`PeerList`]) while it is younger than
+//! `peer_list_max_age_ms`; otherwise it starts a round: a PQUERY to every
+//! RS not known to be down, all at once, merged as they answer. A round
+//! ends when every RS asked has answered or failed, or [`LATE_GRACE`] after
+//! the first answer (a later answer is merged into the list for the next
+//! downloads). Asks that arrive while a round runs wait for it. When no RS
+//! answers, the last list serves, aged (each TTL counted down from its
+//! arrival); the link warns once that it works from an old list, and
+//! again, at info, when an RS answers.
 
 use super::folder::Folder;
 use crate::client::{exchange, ClientError, Traffic};
+use crate::config::RsList;
+use crate::metrics::Metrics;
+use crate::state::peer_list::PeerList;
+use crate::state::rs_link::{Backoff, Reach, RsLink};
 use crate::wire::{Cookie, Origin, PeerEntry, Reply, Request, Status, WireLimits};
 use actix::prelude::*;
 use slog::{info, warn, Logger};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// How long a round of PQUERYs waits for the other RSs once one answered.
+pub const LATE_GRACE: Duration = Duration::from_millis(250);
 
 /// Why the link could not do what it was asked.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -51,23 +69,49 @@ pub enum LinkError {
     Unexpected(&'static str),
 }
 
-/// Get the active peers from the RS (PQUERY).
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<PeerEntry>, LinkError>")]
-pub struct GetPeerList;
+impl LinkError {
+    /// Whether the RS did not answer at all (as opposed to answering no).
+    fn unreachable(&self) -> bool {
+        matches!(self, LinkError::Exchange(_) | LinkError::Resolve { .. })
+    }
+}
 
-/// Leave the network (LEAVE) and stop registering again, until
-/// [`JoinNetwork`].
+/// The current peer list (PQUERY): the list while it is younger than
+/// `max_age` (unset: `peer_list_max_age_ms`; zero: always a new round).
+#[derive(Debug, Clone, Copy, Default, Message)]
+#[rtype(result = "Result<Vec<PeerEntry>, LinkError>")]
+pub struct GetPeerList {
+    /// The oldest list that serves.
+    pub max_age: Option<Duration>,
+}
+
+impl GetPeerList {
+    /// The list as the configured age allows.
+    pub fn current() -> Self {
+        GetPeerList { max_age: None }
+    }
+
+    /// A list asked of the RSs now.
+    pub fn fresh() -> Self {
+        GetPeerList {
+            max_age: Some(Duration::ZERO),
+        }
+    }
+}
+
+/// Leave the network (LEAVE to every RS registered with) and stop
+/// registering again, until [`JoinNetwork`].
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), LinkError>")]
 pub struct LeaveNetwork;
 
-/// Join the network again after a [`LeaveNetwork`] (with the saved cookie).
+/// Join the network again after a [`LeaveNetwork`] (with the saved
+/// cookies).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct JoinNetwork;
 
-/// Resolves once the peer is registered.
+/// Resolves once the peer is registered with at least one RS.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct WaitJoined;
@@ -75,16 +119,20 @@ pub struct WaitJoined;
 /// The link's state.
 #[derive(Debug, Clone, PartialEq, Eq, MessageResponse)]
 pub struct LinkState {
-    /// Registered now.
+    /// Registered with at least one RS now.
     pub joined: bool,
     /// Left on purpose (not registering again).
     pub left: bool,
-    /// The cookie held.
-    pub cookie: Option<Cookie>,
-    /// Successful REGISTERs since start.
+    /// Successful REGISTERs since start, with every RS.
     pub registrations: u32,
-    /// The last peer list received.
+    /// The current peer list, aged to now.
     pub last_peers: Vec<PeerEntry>,
+    /// Each RS, in the order configured.
+    pub links: Vec<RsLink>,
+    /// How old the current list is, in ms (none: no RS answered yet).
+    pub list_age_ms: Option<u64>,
+    /// No RS answered the last round: the list served is an old one, aged.
+    pub list_aged: bool,
 }
 
 /// Ask for [`LinkState`].
@@ -92,11 +140,11 @@ pub struct LinkState {
 #[rtype(result = "LinkState")]
 pub struct GetLinkState;
 
-/// How the link reaches the RS.
+/// How the link reaches the RSs.
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
-    /// The RS, as `host:port`.
-    pub rs: String,
+    /// The RSs, each `host:port`.
+    pub rs: RsList,
     /// This peer's name.
     pub origin: Origin,
     /// This peer's RFC server port.
@@ -109,83 +157,179 @@ pub struct LinkConfig {
     pub retry_max: Duration,
     /// Limit of one exchange, and of a wait for registration.
     pub timeout: Duration,
+    /// The oldest list a download may use without asking again.
+    pub list_max_age: Duration,
     /// Codec limits.
     pub limits: WireLimits,
-    /// Where PQUERYs are counted.
-    pub metrics: crate::metrics::Metrics,
+    /// Where PQUERYs and the RSs' reachability are counted.
+    pub metrics: Metrics,
+}
+
+impl LinkConfig {
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            initial_ms: millis(self.retry_initial),
+            max_ms: millis(self.retry_max),
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One RS and what is under way with it.
+struct Link {
+    state: RsLink,
+    /// A REGISTER is in flight.
+    joining: bool,
+    /// Waiting for this RS's cookie.
+    waiters: Vec<oneshot::Sender<Cookie>>,
+}
+
+type Answer = Result<Vec<PeerEntry>, LinkError>;
+
+/// A round of PQUERYs.
+#[derive(Default)]
+struct Round {
+    /// RSs not answered yet.
+    pending: usize,
+    /// The lists of those that answered (empty for 404).
+    answers: Vec<Vec<PeerEntry>>,
+    /// Why the others did not.
+    errors: Vec<LinkError>,
+    /// The asks waiting for it.
+    waiters: Vec<oneshot::Sender<Answer>>,
 }
 
 /// The RS link actor.
 pub struct RsLinkActor {
     config: LinkConfig,
     folder: Folder,
-    cookie: Option<Cookie>,
-    joined: bool,
-    joining: bool,
+    links: Vec<Link>,
     left: bool,
-    backoff: Duration,
-    registrations: u32,
-    waiters: Vec<oneshot::Sender<Cookie>>,
-    last_peers: Vec<PeerEntry>,
+    /// Waiting for a registration with any RS.
+    waiters: Vec<oneshot::Sender<()>>,
+    list: PeerList,
+    rounds: HashMap<u64, Round>,
+    /// The round asks may join (none with an age of 0).
+    open_round: Option<u64>,
+    next_round: u64,
+    /// Since when no RS answers (the list served is aged).
+    aged_since: Option<u64>,
     log: Logger,
 }
 
 impl RsLinkActor {
-    /// A link as configured, starting with the `cookie` saved in the
-    /// folder (if any); it registers when started.
-    pub fn new(config: LinkConfig, folder: Folder, cookie: Option<Cookie>, log: Logger) -> Self {
+    /// A link to each RS configured, starting with the `cookies` saved in
+    /// the folder (by RS); it registers with each when started.
+    pub fn new(
+        config: LinkConfig,
+        folder: Folder,
+        cookies: &BTreeMap<String, Cookie>,
+        log: Logger,
+    ) -> Self {
+        let backoff = config.backoff();
+        let links = config
+            .rs
+            .iter()
+            .map(|rs| Link {
+                state: RsLink::new(rs, cookies.get(rs).copied(), backoff),
+                joining: false,
+                waiters: Vec::new(),
+            })
+            .collect();
+        for rs in config.rs.iter() {
+            config.metrics.rs_reachable(rs, false);
+        }
         RsLinkActor {
-            backoff: config.retry_initial,
             config,
             folder,
-            cookie,
-            joined: false,
-            joining: false,
+            links,
             left: false,
-            registrations: 0,
             waiters: Vec::new(),
-            last_peers: Vec::new(),
+            list: PeerList::new(),
+            rounds: HashMap::new(),
+            open_round: None,
+            next_round: 0,
+            aged_since: None,
             log,
         }
     }
 
-    fn join(&mut self, ctx: &mut Context<Self>) {
-        if self.joining || self.left {
+    fn joined(&self) -> bool {
+        self.links.iter().any(|l| l.state.joined)
+    }
+
+    /// RS `i` answered (whatever it said).
+    fn answered(&mut self, i: usize) {
+        let backoff = self.config.backoff();
+        let link = &mut self.links[i].state;
+        if !matches!(link.reach(), Reach::Up { .. }) {
+            self.config.metrics.rs_reachable(&link.rs, true);
+        }
+        link.answered(crate::now_ms(), backoff);
+    }
+
+    /// RS `i` did not answer: down until its retry time; the wait before
+    /// it is tried again.
+    fn unreachable(&mut self, i: usize) -> Duration {
+        let backoff = self.config.backoff();
+        let link = &mut self.links[i].state;
+        self.config.metrics.rs_reachable(&link.rs, false);
+        Duration::from_millis(link.failed(crate::now_ms(), backoff))
+    }
+
+    fn join_all(&mut self, ctx: &mut Context<Self>) {
+        for i in 0..self.links.len() {
+            if !self.links[i].state.joined {
+                self.join(i, ctx);
+            }
+        }
+    }
+
+    fn join(&mut self, i: usize, ctx: &mut Context<Self>) {
+        if self.links[i].joining || self.left {
             return;
         }
-        self.joining = true;
-        let config = self.config.clone();
-        let log = self.log.clone();
+        self.links[i].joining = true;
+        let rs = self.links[i].state.rs.clone();
         let request = Request::Register {
             origin: self.config.origin.clone(),
             port: self.config.port,
-            cookie: self.cookie,
+            cookie: self.links[i].state.cookie,
         };
-        let registering = async move { call(&config, &request, &log).await };
-        ctx.spawn(registering.into_actor(self).map(|result, act, ctx| {
-            act.joining = false;
+        let (config, log) = (self.config.clone(), self.log.clone());
+        let registering = async move { call(&config, &rs, &request, &log).await };
+        ctx.spawn(registering.into_actor(self).map(move |result, act, ctx| {
+            act.links[i].joining = false;
             match result {
-                Ok(Reply::Registered { cookie }) => act.joined_with(cookie, ctx),
+                Ok(Reply::Registered { cookie }) => {
+                    act.answered(i);
+                    act.joined_with(i, cookie, ctx);
+                }
                 other => {
-                    act.joined = false;
-                    let wait = act.backoff;
-                    act.backoff = (act.backoff * 2).min(act.config.retry_max);
+                    // Down (or refusing) until its retry time.
+                    act.links[i].state.joined = false;
+                    let wait = act.unreachable(i);
                     warn!(act.log, "registration failed; retrying";
-                        "rs" => &act.config.rs, "err" => describe(&other), "retry_ms" => wait.as_millis());
-                    ctx.run_later(wait, |act, ctx| act.join(ctx));
+                        "rs" => &act.links[i].state.rs, "err" => describe(&other),
+                        "retry_ms" => wait.as_millis());
+                    ctx.run_later(wait, move |act, ctx| act.join(i, ctx));
                 }
             }
         }));
     }
 
-    fn joined_with(&mut self, cookie: Cookie, ctx: &mut Context<Self>) {
+    fn joined_with(&mut self, i: usize, cookie: Cookie, ctx: &mut Context<Self>) {
         if self.left {
-            // A LEAVE came while registering: leave again at once.
+            // A LEAVE came while registering: it is not sent again.
             return;
         }
-        if self.cookie != Some(cookie) {
+        let link = &mut self.links[i];
+        if link.state.cookie != Some(cookie) {
             let folder = self.folder.clone();
-            let rs = self.config.rs.clone();
+            let rs = link.state.rs.clone();
             ctx.spawn(
                 async move { folder.write_cookie(rs, cookie).await }
                     .into_actor(self)
@@ -196,48 +340,67 @@ impl RsLinkActor {
                     }),
             );
         }
-        self.cookie = Some(cookie);
-        self.joined = true;
-        self.registrations += 1;
-        self.backoff = self.config.retry_initial;
-        info!(self.log, "registered with the RS"; "rs" => &self.config.rs, "port" => self.config.port);
-        for waiter in self.waiters.drain(..) {
+        let link = &mut self.links[i];
+        link.state.cookie = Some(cookie);
+        link.state.joined = true;
+        link.state.registrations += 1;
+        info!(self.log, "registered with the RS"; "rs" => &link.state.rs, "port" => self.config.port);
+        for waiter in link.waiters.drain(..) {
             let _ = waiter.send(cookie);
+        }
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(());
         }
     }
 
     fn keep_alive(&mut self, ctx: &mut Context<Self>) {
-        let (true, Some(cookie)) = (self.joined, self.cookie) else {
-            return;
-        };
-        let config = self.config.clone();
-        let log = self.log.clone();
-        let request = Request::KeepAlive {
-            cookie,
-            origin: config.origin.clone(),
-        };
-        ctx.spawn(
-            async move { call(&config, &request, &log).await }
-                .into_actor(self)
-                .map(|result, act, ctx| {
-                    if !matches!(result, Ok(Reply::Done)) && !act.left {
-                        warn!(act.log, "keepalive failed; registering again"; "err" => describe(&result));
-                        act.joined = false;
-                        act.join(ctx);
-                    }
-                }),
-        );
+        for i in 0..self.links.len() {
+            let state = &self.links[i].state;
+            let (true, Some(cookie)) = (state.joined, state.cookie) else {
+                continue;
+            };
+            let rs = state.rs.clone();
+            let (config, log) = (self.config.clone(), self.log.clone());
+            let request = Request::KeepAlive {
+                cookie,
+                origin: config.origin.clone(),
+            };
+            ctx.spawn(
+                async move { call(&config, &rs, &request, &log).await }
+                    .into_actor(self)
+                    .map(move |result, act, ctx| {
+                        if matches!(result, Ok(Reply::Done)) {
+                            act.answered(i);
+                            return;
+                        }
+                        if act.left {
+                            return;
+                        }
+                        warn!(act.log, "keepalive failed; registering again";
+                            "rs" => &act.links[i].state.rs, "err" => describe(&result));
+                        if matches!(&result, Err(err) if err.unreachable()) {
+                            act.unreachable(i);
+                        }
+                        act.links[i].state.joined = false;
+                        act.join(i, ctx);
+                    }),
+            );
+        }
     }
 
-    /// A future that resolves with the cookie once the peer is registered,
+    /// A future that resolves with RS `i`'s cookie once registered there,
     /// or fails after the configured timeout.
-    fn registered(&mut self) -> impl Future<Output = Result<Cookie, LinkError>> + 'static {
+    fn registered(
+        &mut self,
+        i: usize,
+    ) -> impl Future<Output = Result<Cookie, LinkError>> + 'static {
         let (tx, rx) = oneshot::channel();
-        match self.cookie.filter(|_| self.joined) {
+        let link = &mut self.links[i];
+        match link.state.cookie.filter(|_| link.state.joined) {
             Some(cookie) => {
                 let _ = tx.send(cookie);
             }
-            None => self.waiters.push(tx),
+            None => link.waiters.push(tx),
         }
         let timeout = self.config.timeout;
         async move {
@@ -248,24 +411,158 @@ impl RsLinkActor {
         }
     }
 
-    /// PQUERY once registered.
-    fn query(&mut self) -> impl Future<Output = Result<Vec<PeerEntry>, LinkError>> + 'static {
-        let registered = self.registered();
+    /// Starts a round of PQUERYs to every RS not known to be down.
+    fn start_round(&mut self, coalesce: bool, ctx: &mut Context<Self>) -> u64 {
+        let id = self.next_round;
+        self.next_round += 1;
+        let now = crate::now_ms();
+        let asked: Vec<usize> = (0..self.links.len())
+            .filter(|&i| self.links[i].state.askable(now))
+            .collect();
+        self.rounds.insert(
+            id,
+            Round {
+                pending: asked.len(),
+                ..Round::default()
+            },
+        );
+        if coalesce {
+            self.open_round = Some(id);
+        }
+        if asked.is_empty() {
+            // Every RS is down and not due: the old list, at once.
+            ctx.run_later(Duration::ZERO, move |act, _| act.finish(id));
+        }
+        for i in asked {
+            self.query(id, i, true, ctx);
+        }
+        id
+    }
+
+    /// PQUERY of RS `i` (once registered there) for round `id`.
+    fn query(&mut self, id: u64, i: usize, again: bool, ctx: &mut Context<Self>) {
+        let registered = self.registered(i);
+        let rs = self.links[i].state.rs.clone();
         let (config, log) = (self.config.clone(), self.log.clone());
-        async move {
+        let asking = async move {
             let cookie = registered.await?;
             let request = Request::PeerQuery {
                 cookie,
                 origin: config.origin.clone(),
             };
             let clock = std::time::Instant::now();
-            let answer = exchange_with_rs(&config, &request, &log).await;
+            let answer = exchange_with_rs(&config, &rs, &request, &log).await;
             if let Ok((_, traffic)) = &answer {
                 let bytes = traffic.sent + traffic.received;
-                let secs = clock.elapsed().as_secs_f64();
-                config.metrics.discovered("pquery", bytes, secs);
+                config
+                    .metrics
+                    .discovered("pquery", bytes, clock.elapsed().as_secs_f64());
             }
             peers_of(answer.map(|(reply, _)| reply))
+        };
+        ctx.spawn(
+            asking
+                .into_actor(self)
+                .map(move |answer, act, ctx| act.take_answer(id, i, answer, again, ctx)),
+        );
+    }
+
+    /// RS `i`'s answer in round `id`.
+    fn take_answer(
+        &mut self,
+        id: u64,
+        i: usize,
+        answer: Answer,
+        again: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        let now = crate::now_ms();
+        let answer = match answer {
+            Err(LinkError::Refused(Status::Forbidden)) if again && !self.left => {
+                // The RS forgot or expired us: register there again (the
+                // link's own business), then ask once more.
+                self.answered(i);
+                self.links[i].state.joined = false;
+                self.join(i, ctx);
+                self.query(id, i, false, ctx);
+                return;
+            }
+            Err(LinkError::NoActivePeers) => Ok(Vec::new()),
+            other => other,
+        };
+        match &answer {
+            Ok(_) => self.answered(i),
+            Err(err) if err.unreachable() => {
+                self.unreachable(i);
+            }
+            Err(_) => {}
+        }
+        let Some(round) = self.rounds.get_mut(&id) else {
+            // Its round ended without it: for the downloads to come.
+            if let Ok(peers) = answer {
+                self.list.merge(peers, now);
+            }
+            return;
+        };
+        round.pending = round.pending.saturating_sub(1);
+        let first = answer.is_ok() && round.answers.is_empty();
+        match answer {
+            Ok(peers) => round.answers.push(peers),
+            Err(err) => round.errors.push(err),
+        }
+        if round.pending == 0 {
+            self.finish(id);
+        } else if first {
+            ctx.run_later(LATE_GRACE, move |act, _| act.finish(id));
+        }
+    }
+
+    /// Ends round `id` (if it has not ended): the list from its answers,
+    /// or the old list aged when none came.
+    fn finish(&mut self, id: u64) {
+        let Some(round) = self.rounds.remove(&id) else {
+            return;
+        };
+        if self.open_round == Some(id) {
+            self.open_round = None;
+        }
+        let now = crate::now_ms();
+        let reply = if round.answers.is_empty() {
+            self.old_list(round.errors, now)
+        } else {
+            self.list.replace(round.answers, now);
+            if let Some(since) = self.aged_since.take() {
+                info!(self.log, "an RS answered again; the peer list is current";
+                    "after_secs" => now.saturating_sub(since) / 1000);
+            }
+            let view = self.list.view(now);
+            if view.is_empty() {
+                Err(LinkError::NoActivePeers)
+            } else {
+                Ok(view)
+            }
+        };
+        for waiter in round.waiters {
+            let _ = waiter.send(reply.clone());
+        }
+    }
+
+    /// No RS answered: the last list, aged to `now`, if there is one.
+    fn old_list(&mut self, errors: Vec<LinkError>, now: u64) -> Answer {
+        let why = errors.into_iter().next().unwrap_or(LinkError::NotJoined);
+        let Some(age_ms) = self.list.age_ms(now) else {
+            return Err(why);
+        };
+        let view = self.list.view(now);
+        if self.aged_since.is_none() {
+            self.aged_since = Some(now);
+            warn!(self.log, "no RS answers; working from the last peer list";
+                "age_secs" => age_ms / 1000, "peers" => view.len(), "err" => %why);
+        }
+        if view.is_empty() {
+            Err(why)
+        } else {
+            Ok(view)
         }
     }
 }
@@ -273,7 +570,7 @@ impl RsLinkActor {
 fn describe(result: &Result<Reply, LinkError>) -> String {
     match result {
         Ok(Reply::Status(status)) => status.to_string(),
-        Ok(other) => format!("unexpected reply {other:?}"),
+        Ok(other) => format!("answered with {}", other.kind()),
         Err(err) => err.to_string(),
     }
 }
@@ -290,20 +587,26 @@ async fn resolve(rs: &str) -> Result<SocketAddr, LinkError> {
         .ok_or_else(|| failed(None))
 }
 
-/// One exchange with the RS.
-async fn call(config: &LinkConfig, request: &Request, log: &Logger) -> Result<Reply, LinkError> {
-    exchange_with_rs(config, request, log)
+/// One exchange with the RS `rs`.
+async fn call(
+    config: &LinkConfig,
+    rs: &str,
+    request: &Request,
+    log: &Logger,
+) -> Result<Reply, LinkError> {
+    exchange_with_rs(config, rs, request, log)
         .await
         .map(|(reply, _)| reply)
 }
 
-/// One exchange with the RS, and the bytes it moved.
+/// One exchange with the RS `rs`, and the bytes it moved.
 async fn exchange_with_rs(
     config: &LinkConfig,
+    rs: &str,
     request: &Request,
     log: &Logger,
 ) -> Result<(Reply, Traffic), LinkError> {
-    let addr = resolve(&config.rs).await?;
+    let addr = resolve(rs).await?;
     exchange(addr, request, config.limits, config.timeout, None, log)
         .await
         .map(|(response, traffic)| (response.reply, traffic))
@@ -324,56 +627,52 @@ impl Actor for RsLinkActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.join(ctx);
+        self.join_all(ctx);
         ctx.run_interval(self.config.keepalive, |act, ctx| act.keep_alive(ctx));
     }
 }
 
 impl Supervised for RsLinkActor {
     /// Exchanges in flight were dropped with the context: register again
-    /// (with the cookie held) unless the peer left.
+    /// (with the cookies held) unless the peer left; the rounds under way
+    /// are gone (their askers see the link restart).
     fn restarting(&mut self, _: &mut Self::Context) {
-        self.joining = false;
-        self.joined = false;
+        for link in &mut self.links {
+            link.joining = false;
+            link.state.joined = false;
+        }
+        self.rounds.clear();
+        self.open_round = None;
     }
 }
 
 impl Handler<GetPeerList> for RsLinkActor {
-    type Result = ResponseActFuture<Self, Result<Vec<PeerEntry>, LinkError>>;
+    type Result = ResponseFuture<Answer>;
 
-    fn handle(&mut self, _: GetPeerList, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: GetPeerList, ctx: &mut Self::Context) -> Self::Result {
         if self.left {
-            return Box::pin(actix::fut::ready(Err(LinkError::NotJoined)));
+            return Box::pin(std::future::ready(Err(LinkError::NotJoined)));
         }
-        Box::pin(
-            self.query()
-                .into_actor(self)
-                .then(|answer, act, ctx| {
-                    // The RS forgot or expired us: register again (the
-                    // link's own business), then ask once more.
-                    let again = match answer {
-                        Err(LinkError::Refused(Status::Forbidden)) if !act.left => {
-                            act.joined = false;
-                            act.join(ctx);
-                            Some(act.query())
-                        }
-                        _ => None,
-                    };
-                    async move {
-                        match again {
-                            Some(query) => query.await,
-                            None => answer,
-                        }
-                    }
-                    .into_actor(act)
-                })
-                .map(|answer, act, _| {
-                    if let Ok(peers) = &answer {
-                        act.last_peers.clone_from(peers);
-                    }
-                    answer
-                }),
-        )
+        let now = crate::now_ms();
+        let max_age = millis(msg.max_age.unwrap_or(self.config.list_max_age));
+        if self.list.fresh(now, max_age) {
+            // An empty list is not shared: the RSs are asked again.
+            let view = self.list.view(now);
+            if !view.is_empty() {
+                return Box::pin(std::future::ready(Ok(view)));
+            }
+        }
+        let coalesce = max_age > 0;
+        let id = match self.open_round.filter(|_| coalesce) {
+            Some(id) => id,
+            None => self.start_round(coalesce, ctx),
+        };
+        let (tx, rx) = oneshot::channel();
+        if let Some(round) = self.rounds.get_mut(&id) {
+            round.waiters.push(tx);
+        }
+        // This future only waits for the round to end.
+        Box::pin(async move { rx.await.unwrap_or(Err(LinkError::NotJoined)) })
     }
 }
 
@@ -382,7 +681,16 @@ impl Handler<LeaveNetwork> for RsLinkActor {
 
     fn handle(&mut self, _: LeaveNetwork, _: &mut Self::Context) -> Self::Result {
         let already_left = std::mem::replace(&mut self.left, true);
-        let Some(cookie) = self.cookie.filter(|_| self.joined) else {
+        let leaving: Vec<(usize, String, Cookie)> = self
+            .links
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                let cookie = l.state.cookie.filter(|_| l.state.joined)?;
+                Some((i, l.state.rs.clone(), cookie))
+            })
+            .collect();
+        if leaving.is_empty() {
             // Leaving twice is done; leaving without having joined is not.
             let answer = if already_left {
                 Ok(())
@@ -390,24 +698,45 @@ impl Handler<LeaveNetwork> for RsLinkActor {
                 Err(LinkError::NotJoined)
             };
             return Box::pin(actix::fut::ready(answer));
-        };
-        self.joined = false;
-        let config = self.config.clone();
-        let log = self.log.clone();
-        let request = Request::Leave {
-            cookie,
-            origin: config.origin.clone(),
-        };
+        }
+        for link in &mut self.links {
+            link.state.joined = false;
+        }
+        let (config, log) = (self.config.clone(), self.log.clone());
+        let calls = leaving.into_iter().map(move |(i, rs, cookie)| {
+            let (config, log) = (config.clone(), log.clone());
+            async move {
+                let request = Request::Leave {
+                    cookie,
+                    origin: config.origin.clone(),
+                };
+                (i, call(&config, &rs, &request, &log).await)
+            }
+        });
         Box::pin(
-            async move { call(&config, &request, &log).await }
+            futures_util::future::join_all(calls)
                 .into_actor(self)
-                .map(|reply, act, _| match reply? {
-                    Reply::Done => {
-                        info!(act.log, "left the RS");
-                        Ok(())
+                .map(|replies, act, _| {
+                    let mut outcome = Ok(());
+                    for (i, reply) in replies {
+                        let rs = &act.links[i].state.rs;
+                        let result = match reply {
+                            Ok(Reply::Done) => Ok(()),
+                            Ok(Reply::Status(status)) => Err(LinkError::Refused(status)),
+                            Ok(other) => Err(LinkError::Unexpected(other.kind())),
+                            Err(err) => Err(err),
+                        };
+                        match result {
+                            Ok(()) => info!(act.log, "left the RS"; "rs" => rs),
+                            Err(err) => {
+                                warn!(act.log, "leave failed"; "rs" => rs, "err" => %err);
+                                if outcome.is_ok() {
+                                    outcome = Err(err);
+                                }
+                            }
+                        }
                     }
-                    Reply::Status(status) => Err(LinkError::Refused(status)),
-                    other => Err(LinkError::Unexpected(other.kind())),
+                    outcome
                 }),
         )
     }
@@ -418,9 +747,7 @@ impl Handler<JoinNetwork> for RsLinkActor {
 
     fn handle(&mut self, _: JoinNetwork, ctx: &mut Self::Context) {
         self.left = false;
-        if !self.joined {
-            self.join(ctx);
-        }
+        self.join_all(ctx);
     }
 }
 
@@ -430,11 +757,10 @@ impl Handler<WaitJoined> for RsLinkActor {
     fn handle(&mut self, _: WaitJoined, _: &mut Self::Context) -> Self::Result {
         // This future only waits for the link's own state to change.
         let (tx, rx) = oneshot::channel();
-        match self.cookie.filter(|_| self.joined) {
-            Some(cookie) => {
-                let _ = tx.send(cookie);
-            }
-            None => self.waiters.push(tx),
+        if self.joined() {
+            let _ = tx.send(());
+        } else {
+            self.waiters.push(tx);
         }
         Box::pin(async move {
             let _ = rx.await;
@@ -447,12 +773,15 @@ impl Handler<GetLinkState> for RsLinkActor {
 
     fn handle(&mut self, _: GetLinkState, _: &mut Self::Context) -> LinkState {
         crate::fault::point("link.state");
+        let now = crate::now_ms();
         LinkState {
-            joined: self.joined,
+            joined: self.joined(),
             left: self.left,
-            cookie: self.cookie,
-            registrations: self.registrations,
-            last_peers: self.last_peers.clone(),
+            registrations: self.links.iter().map(|l| l.state.registrations).sum(),
+            last_peers: self.list.view(now),
+            links: self.links.iter().map(|l| l.state.clone()).collect(),
+            list_age_ms: self.list.age_ms(now),
+            list_aged: self.aged_since.is_some(),
         }
     }
 }

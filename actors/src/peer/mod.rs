@@ -204,7 +204,7 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
     for skipped in &scan.skipped {
         warn!(log, "file skipped"; "dir" => &shown, "why" => skipped);
     }
-    let cookie = folder::read_cookie(&dir, &config.rs);
+    let cookies = folder::read_cookies(&dir);
     let folder = Folder::start(&dir, config.sync).map_err(folder_err)?;
     let listener = bind(config)?;
     let local_addr = listener.local_addr().map_err(|source| PeerError::Bind {
@@ -246,11 +246,12 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
                 retry_initial: Duration::from_millis(config.rs_retry_initial_ms),
                 retry_max: Duration::from_millis(config.rs_retry_max_ms),
                 timeout: config.transfer_timeout(),
+                list_max_age: Duration::from_millis(config.peer_list_max_age_ms),
                 limits: config.limits.wire(),
                 metrics: metrics.clone(),
             },
             folder.clone(),
-            cookie,
+            &cookies,
             log.new(o!("actor" => "rs-link")),
         ),
     );
@@ -303,7 +304,7 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
         log.new(o!("actor" => "rfc-server")),
     );
     info!(log, "peer listening"; "addr" => %local_addr, "host" => &origin.host,
-        "documents" => scan.documents.len(), "rs" => &config.rs);
+        "documents" => scan.documents.len(), "rs" => %config.rs);
     Ok(PeerHandle {
         local_addr,
         host: origin.host.clone(),

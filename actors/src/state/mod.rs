@@ -2,6 +2,8 @@
 
 pub mod book;
 pub mod index;
+pub mod peer_list;
 pub mod plan;
 pub mod registry;
+pub mod rs_link;
 pub mod throttle;
