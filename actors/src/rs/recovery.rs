@@ -83,7 +83,9 @@ pub struct Recovered {
     pub journal_bytes: u64,
 }
 
-pub(super) fn journal_path(dir: &Path, generation: u64) -> PathBuf {
+/// Where the journal of `generation` lives in the state folder `dir`
+/// (events appended as `format::put_event` writes them).
+pub fn journal_path(dir: &Path, generation: u64) -> PathBuf {
     dir.join(format!("journal.{generation}"))
 }
 
