@@ -170,7 +170,16 @@ fn the_built_in_study_runs_and_everything_it_writes_adds_up() {
             format!("swarm-{n}"),
         ]);
     }
-    expected.extend(["fail-centralized", "fail-p2p", "fail-swarm"].map(str::to_owned));
+    expected.extend(
+        [
+            "fail-centralized",
+            "fail-p2p",
+            "fail-swarm",
+            "fail-rs",
+            "fail-rs-pair",
+        ]
+        .map(str::to_owned),
+    );
     assert_eq!(order, expected);
 
     // Exactly the planned downloads where nobody is stopped, each once per
@@ -242,6 +251,11 @@ fn the_built_in_study_runs_and_everything_it_writes_adds_up() {
                 line[4].is_empty(),
                 "{name}: no bound for a run stopped on purpose"
             );
+            if name.starts_with("fail-rs") {
+                // An RS stopped loses no download.
+                assert_eq!(line[7], "0", "{name}: no failure");
+                assert_eq!(mine.len(), planned, "{name}");
+            }
             continue;
         }
         assert_eq!(line[7], "0", "{name}: no failure");

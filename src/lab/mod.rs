@@ -82,6 +82,7 @@ pub fn experiments(options: &LabOptions) -> anyhow::Result<Vec<Experiment>> {
             },
             upload_limit_bytes_per_sec: Some(2_000_000),
             download_limit_bytes_per_sec: None,
+            registration_servers: 1,
             kill: None,
             latency_ms: None,
             loss_percent: None,
@@ -244,12 +245,13 @@ fn run_points(
 /// A point's result in one line, for the terminal.
 fn one_line(p: &PointResult) -> String {
     let (low, high) = p.range_ms();
+    let stopped = p.point.setup.stopped().map(|(who, _)| who);
     let bound = match (p.bound_secs(), p.killed()) {
-        (_, true) => "a peer stopped on purpose".to_owned(),
+        (_, true) => format!("{} stopped on purpose", stopped.as_deref().unwrap_or("?")),
         (Some(b), false) => format!("bound {b:.2} s, ratio {:.2}", p.ratio().unwrap_or(0.0)),
         (None, false) => "no bound".to_owned(),
     };
-    let failed = match (p.failures(), p.killed()) {
+    let failed = match (p.failures(), p.killed() && !p.rs_killed()) {
         (0, _) => String::new(),
         (n, true) => format!("; {n} failed with a peer stopped"),
         (n, false) => format!("; {n} FAILED"),
@@ -322,14 +324,23 @@ fn write_outputs(
     }
     let failing: Vec<&PointResult> = results.iter().filter(|p| p.killed()).collect();
     if let Some(first) = failing.first() {
+        // The parameters, when the runs share them; else the report's table.
+        let shared = plots::parameters(first, corpus);
+        let same = failing
+            .iter()
+            .all(|p| plots::parameters(p, corpus) == shared);
         let subtitle = format!(
-            "a peer stopped half-way through each run's bound, no LEAVE; {}",
-            plots::parameters(first, corpus)
+            "a peer or an RS stopped half-way through each run's bound, no LEAVE; {}",
+            if same {
+                shared
+            } else {
+                "peers, documents and caps of each run in the report".to_owned()
+            }
         );
         plots::completion(
             out,
             "failures",
-            "Failure: downloads completed when a holder stops",
+            "Failure: downloads completed when a holder or an RS stops",
             subtitle,
             &failing,
         )?;
@@ -475,7 +486,7 @@ pub fn run(options: &LabOptions, log: &Logger) -> anyhow::Result<PathBuf> {
     let unexpected: usize = results
         .iter()
         .map(|p| {
-            if p.killed() {
+            if p.killed() && !p.rs_killed() {
                 p.problems().len()
             } else {
                 p.failures()

@@ -20,7 +20,11 @@ pub struct Experiment {
     /// Download cap of every peer, in bytes per second (unset: none).
     #[serde(default)]
     pub download_limit_bytes_per_sec: Option<u64>,
-    /// A peer stopped part-way (its sockets closed, no LEAVE sent).
+    /// Registration servers: every peer registers with each (1 unless set).
+    #[serde(default = "one")]
+    pub registration_servers: usize,
+    /// A peer or an RS stopped part-way (its sockets closed, no LEAVE
+    /// sent, no state flushed).
     #[serde(default)]
     pub kill: Option<Kill>,
     /// One-way delay added to every peer's outgoing packets, in ms
@@ -40,11 +44,12 @@ impl Experiment {
     }
 }
 
-/// A peer stopped during the download phase.
+/// A peer or an RS stopped during the download phase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Kill {
-    /// Its name (`P0` is the holder of Task 1 and the seed of a swarm).
+    /// Its name: a peer (`P0` is the holder of Task 1 and the seed of a
+    /// swarm), or an RS (`RS` for the first, `RS1`, `RS2`, ...).
     pub peer: String,
     /// When, as a fraction of the run's physical bound (0.5: half-way
     /// through the least time the distribution could take).
@@ -111,6 +116,13 @@ fn yes() -> bool {
     true
 }
 
+fn one() -> usize {
+    1
+}
+
+/// The most registration servers an experiment may run.
+pub const MAX_RSS: usize = 4;
+
 /// The order in which Task 2 peers download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Order {
@@ -139,7 +151,7 @@ impl Order {
 }
 
 /// The built-in suite: exactly the files of `config/lab/`.
-pub const SUITE: [(&str, &str); 9] = [
+pub const SUITE: [(&str, &str); 11] = [
     (
         "scenario.ron",
         include_str!("../../config/lab/scenario.ron"),
@@ -169,6 +181,11 @@ pub const SUITE: [(&str, &str); 9] = [
     (
         "fail-swarm.ron",
         include_str!("../../config/lab/fail-swarm.ron"),
+    ),
+    ("fail-rs.ron", include_str!("../../config/lab/fail-rs.ron")),
+    (
+        "fail-rs-pair.ron",
+        include_str!("../../config/lab/fail-rs-pair.ron"),
     ),
 ];
 
@@ -219,6 +236,10 @@ pub struct Setup {
     pub refresh_index_ms: Option<u64>,
     /// The peer stopped part-way, and when (fraction of the bound).
     pub kill: Option<(usize, f64)>,
+    /// Registration servers.
+    pub rss: usize,
+    /// The RS stopped part-way, and when (fraction of the bound).
+    pub kill_rs: Option<(usize, f64)>,
 }
 
 impl Setup {
@@ -238,6 +259,25 @@ impl Setup {
     /// Downloads planned in all.
     pub fn planned(&self) -> usize {
         self.rounds.iter().flatten().map(Vec::len).sum()
+    }
+
+    /// The name of RS `j`: `RS` when there is one, else `RS1`, `RS2`, ...
+    pub fn rs_name(&self, j: usize) -> String {
+        if self.rss == 1 {
+            "RS".to_owned()
+        } else {
+            format!("RS{}", j + 1)
+        }
+    }
+
+    /// What is stopped part-way, by name, and when (fraction of the
+    /// bound).
+    pub fn stopped(&self) -> Option<(String, f64)> {
+        match (self.kill, self.kill_rs) {
+            (Some((peer, at)), _) => Some((self.names[peer].clone(), at)),
+            (None, Some((rs, at))) => Some((self.rs_name(rs), at)),
+            (None, None) => None,
+        }
     }
 }
 
@@ -275,6 +315,8 @@ pub fn centralized(clients: usize, documents: usize, parallel: usize) -> Result<
         parallel,
         refresh_index_ms: None,
         kill: None,
+        rss: 1,
+        kill_rs: None,
     })
 }
 
@@ -324,6 +366,8 @@ pub fn distributed(
         parallel,
         refresh_index_ms: None,
         kill: None,
+        rss: 1,
+        kill_rs: None,
     })
 }
 
@@ -358,6 +402,8 @@ pub fn swarm(
         parallel,
         refresh_index_ms: Some(refresh_index_ms),
         kill: None,
+        rss: 1,
+        kill_rs: None,
     })
 }
 
@@ -371,6 +417,8 @@ fn scenario() -> Setup {
         parallel: 1,
         refresh_index_ms: None,
         kill: None,
+        rss: 1,
+        kill_rs: None,
     }
 }
 
@@ -491,18 +539,33 @@ pub fn points(
             list
         }
     };
+    let rss = experiment.registration_servers;
+    if !(1..=MAX_RSS).contains(&rss) {
+        return Err(format!(
+            "registration_servers must be 1 to {MAX_RSS}, not {rss}"
+        ));
+    }
+    for point in &mut list {
+        point.setup.rss = rss;
+    }
     if let Some(kill) = &experiment.kill {
         if !(kill.at > 0.0 && kill.at.is_finite()) {
             return Err(format!("kill.at must be above 0, not {}", kill.at));
         }
         for point in &mut list {
-            let victim = point
-                .setup
+            let setup = &mut point.setup;
+            if let Some(rs) = (0..rss).find(|&j| setup.rs_name(j) == kill.peer) {
+                setup.kill_rs = Some((rs, kill.at));
+                continue;
+            }
+            let victim = setup
                 .names
                 .iter()
                 .position(|n| *n == kill.peer)
-                .ok_or_else(|| format!("kill.peer `{}` is not one of the peers", kill.peer))?;
-            point.setup.kill = Some((victim, kill.at));
+                .ok_or_else(|| {
+                    format!("kill.peer `{}` is not one of the peers or RSs", kill.peer)
+                })?;
+            setup.kill = Some((victim, kill.at));
         }
     }
     Ok(list)
@@ -535,10 +598,49 @@ mod tests {
             task,
             upload_limit_bytes_per_sec: None,
             download_limit_bytes_per_sec: None,
+            registration_servers: 1,
             kill: None,
             latency_ms: None,
             loss_percent: None,
         }
+    }
+
+    #[test]
+    fn an_rs_is_named_as_a_victim_and_counted() {
+        let mut pair = experiment(Task::Distributed {
+            peers: 3,
+            documents_per_peer: 2,
+            order: Order::Best,
+            parallel: 1,
+        });
+        pair.registration_servers = 2;
+        pair.kill = Some(Kill {
+            peer: "RS2".into(),
+            at: 0.5,
+        });
+        let setup = &points(&pair, 0, 60).unwrap()[0].setup;
+        assert_eq!(
+            (setup.rss, setup.kill_rs, setup.kill),
+            (2, Some((1, 0.5)), None)
+        );
+        assert_eq!(setup.stopped(), Some(("RS2".to_owned(), 0.5)));
+        // One RS is named RS; RS3 of two is nobody.
+        pair.kill = Some(Kill {
+            peer: "RS3".into(),
+            at: 0.5,
+        });
+        assert!(points(&pair, 0, 60).unwrap_err().contains("`RS3`"));
+        pair.registration_servers = 1;
+        pair.kill = Some(Kill {
+            peer: "RS".into(),
+            at: 0.5,
+        });
+        assert_eq!(
+            points(&pair, 0, 60).unwrap()[0].setup.kill_rs,
+            Some((0, 0.5))
+        );
+        pair.registration_servers = 9;
+        assert!(points(&pair, 0, 60).unwrap_err().contains("1 to 4"));
     }
 
     #[test]

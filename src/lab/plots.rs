@@ -440,8 +440,7 @@ pub fn completion(
             for (k, end) in ends.iter().enumerate() {
                 curve.push((*end, 100.0 * (k + 1) as f64 / planned));
             }
-            if let (Some(killed), Some((victim, _))) = (run.killed_at_ms, p.point.setup.kill) {
-                let who = &p.point.setup.names[victim];
+            if let (Some(killed), Some((who, _))) = (run.killed_at_ms, p.point.setup.stopped()) {
                 marks.push((
                     killed / 1000.0,
                     format!("{who} of {} stopped", p.row()),

@@ -51,7 +51,8 @@ pub fn shape_of(job: &Job<'_>, delay_ms: Option<u64>, loss_percent: Option<f64>)
 struct Daemons {
     /// Dropped (stopped) before the network.
     peers: Vec<Daemon>,
-    rs: Daemon,
+    /// The RSs, all in the first namespace, on ports from 65423 up.
+    rss: Vec<Daemon>,
     tails: Vec<Tail>,
     /// Each peer's events so far.
     events: Vec<Vec<Event>>,
@@ -87,7 +88,9 @@ pub fn run(
     for peer in &mut daemons.peers {
         peer.stop(Duration::from_secs(3));
     }
-    daemons.rs.stop(Duration::from_secs(3));
+    for rs in &mut daemons.rss {
+        rs.stop(Duration::from_secs(3));
+    }
     drop(daemons);
     drop(network);
     let mut outcome = result?;
@@ -106,32 +109,39 @@ fn start(job: &Job<'_>, network: &Network) -> anyhow::Result<Daemons> {
         level: LogLevel::Info,
         format: LogFormat::Json,
     };
-    let rs_addr = SocketAddr::new(network.addr(0).into(), p2p_di_actors::wire::RS_PORT);
-    let rs_config = RsConfig {
-        listen: rs_addr,
-        state_dir: job.work.join("rs-state"),
-        host: Some("rs".into()),
-        admin_listen: None,
-        max_peers_per_address: (2 * n).max(256),
-        limits: run::lab_limits(n),
-        stats_interval_secs: 0,
-        log: LogConfig {
-            level: LogLevel::Warn,
-            ..json.clone()
-        },
-        ..RsConfig::default()
-    };
-    let rs_file = write_config(&job.work.join("rs.ron"), &rs_config)?;
-    let rs = Daemon::start(
-        network.namespace(0),
-        &["rs", "--config", &rs_file],
-        &job.work.join("rs.log"),
-    )?;
+    let mut rss = Vec::new();
+    let mut rs_addrs = Vec::new();
+    for j in 0..setup.rss.max(1) {
+        let port = p2p_di_actors::wire::RS_PORT + j as u16;
+        let rs_addr = SocketAddr::new(network.addr(0).into(), port);
+        let rs_config = RsConfig {
+            listen: rs_addr,
+            state_dir: job.work.join(format!("rs{j}-state")),
+            host: Some(setup.rs_name(j).to_lowercase()),
+            admin_listen: None,
+            max_peers_per_address: (2 * n).max(256),
+            limits: run::lab_limits(n),
+            stats_interval_secs: 0,
+            log: LogConfig {
+                level: LogLevel::Warn,
+                ..json.clone()
+            },
+            ..RsConfig::default()
+        };
+        let rs_file = write_config(&job.work.join(format!("rs{j}.ron")), &rs_config)?;
+        rss.push(Daemon::start(
+            network.namespace(0),
+            &["rs", "--config", &rs_file],
+            &job.work.join(format!("rs{j}.log")),
+        )?);
+        rs_addrs.push(rs_addr.to_string());
+    }
+    let rs_list = RsList::from(rs_addrs);
     let mut peers = Vec::new();
     let mut tails = Vec::new();
     for (i, name) in setup.names.iter().enumerate() {
         let config = PeerConfig {
-            rs: RsList::one(rs_addr.to_string()),
+            rs: rs_list.clone(),
             listen: Some(SocketAddr::new(network.addr(i + 1).into(), PEER_PORT)),
             rfc_dir: job.work.join(name),
             host: Some(name.clone()),
@@ -161,7 +171,7 @@ fn start(job: &Job<'_>, network: &Network) -> anyhow::Result<Daemons> {
     }
     let mut daemons = Daemons {
         peers,
-        rs,
+        rss,
         tails,
         events: vec![Vec::new(); n],
     };
@@ -278,10 +288,10 @@ fn drive(
     }
     let phase = Instant::now();
     outcome.phase_started = Some(SystemTime::now());
-    let victim = setup.kill.map(|(victim, at)| {
-        let bound = run::bound_of(job.point, job.corpus, job.caps).map_or(1.0, |b| b.secs);
-        (victim, phase + Duration::from_secs_f64(bound * at))
-    });
+    let bound = run::bound_of(job.point, job.corpus, job.caps).map_or(1.0, |b| b.secs);
+    let when = |at: f64| phase + Duration::from_secs_f64(bound * at);
+    let victim = setup.kill.map(|(victim, at)| (victim, when(at)));
+    let mut rs_victim = setup.kill_rs.map(|(j, at)| (j, when(at)));
     let mut killed = false;
     let deadline = phase + RUN_DEADLINE;
     for round in &setup.rounds {
@@ -293,6 +303,13 @@ fn drive(
                 if !killed && Instant::now() >= at {
                     daemons.peers[v].kill();
                     killed = true;
+                    outcome.killed_at_ms = Some(phase.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            if let Some((j, at)) = rs_victim {
+                if Instant::now() >= at {
+                    daemons.rss[j].kill();
+                    rs_victim = None;
                     outcome.killed_at_ms = Some(phase.elapsed().as_secs_f64() * 1000.0);
                 }
             }
@@ -328,6 +345,11 @@ fn drive(
     if let (Some((v, at)), false) = (victim, killed) {
         std::thread::sleep(at.saturating_duration_since(Instant::now()));
         daemons.peers[v].kill();
+        outcome.killed_at_ms = Some(phase.elapsed().as_secs_f64() * 1000.0);
+    }
+    if let Some((j, at)) = rs_victim {
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        daemons.rss[j].kill();
         outcome.killed_at_ms = Some(phase.elapsed().as_secs_f64() * 1000.0);
     }
     bar.finish_and_clear();

@@ -315,17 +315,17 @@ fn failure_sentences(study: &Study<'_>) -> String {
     let parts: Vec<String> = failing
         .iter()
         .map(|p| {
-            let (victim, _) = p.point.setup.kill.unwrap_or((0, 0.0));
+            let (who, _) = p.point.setup.stopped().unwrap_or_default();
             format!(
-                "{} completed {} of its planned downloads with {} stopped",
+                "{} completed {} of its planned downloads with {who} stopped",
                 p.row(),
                 percent(p.completed_fraction()),
-                p.point.setup.names[victim]
             )
         })
         .collect();
-    let central = failing.iter().find(|p| p.point.kind == Kind::Centralized);
-    let others: Vec<&&PointResult> = failing
+    let holders: Vec<&PointResult> = failing.iter().copied().filter(|p| !p.rs_killed()).collect();
+    let central = holders.iter().find(|p| p.point.kind == Kind::Centralized);
+    let others: Vec<&&PointResult> = holders
         .iter()
         .filter(|p| p.point.kind != Kind::Centralized)
         .collect();
@@ -351,7 +351,21 @@ fn failure_sentences(study: &Study<'_>) -> String {
     if !verdict.is_empty() {
         let _ = write!(text, ": {verdict}");
     }
-    text.push_str(". The downloaders' fallback (the next holder, then the next peer's index) is what recovered the rest.\n");
+    text.push_str(". The downloaders' fallback (the next holder, then the next peer's index) is what recovered the rest.");
+    let rs_runs: Vec<&&PointResult> = failing.iter().filter(|p| p.rs_killed()).collect();
+    if !rs_runs.is_empty() {
+        let whole = rs_runs.iter().all(|p| p.completed() == p.planned());
+        let _ = write!(
+            text,
+            " With an RS stopped, the peers {}: the other RS's lists, or with none left the last list each peer held, aged, named the holders, and the holders were still there.",
+            if whole {
+                "completed every planned download"
+            } else {
+                "did NOT complete every planned download"
+            }
+        );
+    }
+    text.push('\n');
     text
 }
 
@@ -609,20 +623,20 @@ fn failure_section(md: &mut String, study: &Study<'_>) {
     if failing.is_empty() {
         return;
     }
-    let _ = writeln!(md, "## Failure: a holder stops part-way\n");
-    let _ = writeln!(md, "The planned peer is stopped at the given fraction of the run's bound: its actors and sockets go at once, and it sends no LEAVE, so the RS still lists it until its TTL runs out. Whatever completes afterwards, the downloaders' fallback found elsewhere.\n");
+    let _ = writeln!(md, "## Failure: a holder or an RS stops part-way\n");
+    let _ = writeln!(md, "The planned peer or RS is stopped at the given fraction of the run's bound: its actors and sockets go at once. A peer sends no LEAVE, so the RS still lists it until its TTL runs out; whatever completes afterwards, the downloaders' fallback found elsewhere. An RS keeps nothing it had not written: the peers' next PQUERY to it is refused a connection, they skip it until its retry time and use the other RS's list, or, with no RS left, the last list each of them received, each entry's TTL counted down from its arrival (docs/PROTOCOL.md). The holders are still there, so every planned download should complete.\n");
     let _ = writeln!(md, "![failures](failures.svg)\n");
     let _ = writeln!(md, "| experiment | stopped | at (s) | planned | completed | completed (%) | failed | time (s) |");
     let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|");
     for p in &failing {
-        let (victim, _) = p.point.setup.kill.unwrap_or((0, 0.0));
+        let (who, _) = p.point.setup.stopped().unwrap_or_default();
         let killed_at =
             p.runs.iter().filter_map(|r| r.killed_at_ms).sum::<f64>() / p.runs.len().max(1) as f64;
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             p.row(),
-            p.point.setup.names[victim],
+            who,
             secs(killed_at),
             p.planned(),
             p.completed(),

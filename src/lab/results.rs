@@ -182,9 +182,15 @@ impl PointResult {
         self.bound_secs().map(|b| self.makespan_ms() / 1000.0 / b)
     }
 
-    /// Whether a peer was stopped on purpose.
+    /// Whether a peer or an RS was stopped on purpose.
     pub fn killed(&self) -> bool {
-        self.point.setup.kill.is_some()
+        self.point.setup.stopped().is_some()
+    }
+
+    /// Whether an RS (not a peer) was stopped on purpose: no download may
+    /// fail for it.
+    pub fn rs_killed(&self) -> bool {
+        self.point.setup.kill_rs.is_some()
     }
 }
 

@@ -255,6 +255,8 @@ struct Cluster {
     collectors: Vec<Option<Addr<Collector>>>,
     /// The arbiter of the peer that will be stopped, if any.
     victim: Option<ArbiterHandle>,
+    /// The arbiter of the RS that will be stopped, if any.
+    rs_victim: Option<ArbiterHandle>,
 }
 
 /// Runs `job`, showing its downloads on `progress`.
@@ -267,31 +269,43 @@ pub fn run(job: &Job<'_>, progress: &MultiProgress, log: &Logger) -> anyhow::Res
     let system = actix::System::new();
     let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
     let victim_arbiter = setup.kill.map(|_| Arbiter::new());
+    // Each RS on an arbiter of its own, so that one can be stopped.
+    let rs_arbiters: Vec<Arbiter> = (0..setup.rss.max(1)).map(|_| Arbiter::new()).collect();
     let result = system.block_on(async {
         let peers = job.point.setup.names.len();
-        let rs_config = RsConfig {
-            listen: "127.0.0.1:0".parse()?,
-            state_dir: job.work.join("rs-state"),
-            host: Some("rs".into()),
-            admin_listen: None,
-            max_peers_per_address: (2 * peers).max(256),
-            limits: lab_limits(peers),
-            ..RsConfig::default()
-        };
-        let rs = rs::start(&rs_config, log.clone())
-            .await
-            .context("starting the RS")?;
+        let mut rss = Vec::new();
+        for (j, arbiter) in rs_arbiters.iter().enumerate() {
+            let rs_config = RsConfig {
+                listen: "127.0.0.1:0".parse()?,
+                state_dir: job.work.join(format!("rs{j}-state")),
+                host: Some(setup.rs_name(j).to_lowercase()),
+                admin_listen: None,
+                max_peers_per_address: (2 * peers).max(256),
+                limits: lab_limits(peers),
+                ..RsConfig::default()
+            };
+            let rs = start_rs_on(&arbiter.handle(), rs_config, log.clone())
+                .await
+                .with_context(|| format!("starting {}", setup.rs_name(j)))?;
+            rss.push(rs);
+        }
+        let rs_list = RsList::from(
+            rss.iter()
+                .map(|rs| rs.local_addr.to_string())
+                .collect::<Vec<_>>(),
+        );
         let mut cluster = Cluster {
             peers: Vec::new(),
             collectors: Vec::new(),
             victim: victim_arbiter.as_ref().map(Arbiter::handle),
+            rs_victim: setup.kill_rs.map(|(j, _)| rs_arbiters[j].handle()),
         };
         for (i, name) in setup.names.iter().enumerate() {
             let arbiter = match (setup.kill, &cluster.victim) {
                 (Some((victim, _)), Some(handle)) if victim == i => handle.clone(),
                 _ => arbiters[i % cores].handle(),
             };
-            let config = peer_config(job, rs.local_addr, name);
+            let config = peer_config(job, &rs_list, name);
             let peer = start_on(&arbiter, config, log.clone())
                 .await
                 .with_context(|| format!("starting peer {name}"))?;
@@ -327,7 +341,11 @@ pub fn run(job: &Job<'_>, progress: &MultiProgress, log: &Logger) -> anyhow::Res
         join_all(leaving).await;
         Ok(outcome)
     });
-    for arbiter in arbiters.into_iter().chain(victim_arbiter) {
+    for arbiter in arbiters
+        .into_iter()
+        .chain(victim_arbiter)
+        .chain(rs_arbiters)
+    {
         arbiter.stop();
         let _ = arbiter.join();
     }
@@ -352,10 +370,10 @@ pub fn lab_limits(peers: usize) -> ServerLimits {
     }
 }
 
-fn peer_config(job: &Job<'_>, rs: std::net::SocketAddr, name: &str) -> PeerConfig {
+fn peer_config(job: &Job<'_>, rs: &RsList, name: &str) -> PeerConfig {
     let setup = &job.point.setup;
     PeerConfig {
-        rs: RsList::one(rs.to_string()),
+        rs: rs.clone(),
         listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         rfc_dir: job.work.join(name),
         host: Some(name.to_owned()),
@@ -385,6 +403,20 @@ pub fn prepare(job: &Job<'_>) -> anyhow::Result<()> {
         corpus::install(job.corpus, held, &job.work.join(&setup.names[i]))?;
     }
     Ok(())
+}
+
+/// Starts an RS on `arbiter` (its actors live on that thread).
+async fn start_rs_on(
+    arbiter: &ArbiterHandle,
+    config: RsConfig,
+    log: Logger,
+) -> anyhow::Result<rs::RsHandle> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = arbiter.spawn(async move {
+        let _ = tx.send(rs::start(&config, log).await);
+    });
+    anyhow::ensure!(spawned, "the arbiter has stopped");
+    Ok(rx.await.context("the arbiter stopped")??)
 }
 
 /// Starts a peer on `arbiter` (its actors live on that thread).
@@ -464,21 +496,28 @@ async fn execute(job: &Job<'_>, cluster: &Cluster) -> anyhow::Result<RunOutcome>
     outcome.index_ms = index_clock.elapsed().as_secs_f64() * 1000.0;
     let phase = Instant::now();
     outcome.phase_started = Some(SystemTime::now());
-    let killed = cluster
-        .victim
-        .clone()
-        .zip(setup.kill)
-        .map(|(arbiter, (_, at))| {
-            let bound = bound_of(job.point, job.corpus, job.caps).map_or(1.0, |b| b.secs);
-            let delay = Duration::from_secs_f64(bound * at);
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            actix::spawn(async move {
-                tokio::time::sleep(delay).await;
-                arbiter.stop();
-                let _ = tx.send(phase.elapsed().as_secs_f64() * 1000.0);
-            });
-            rx
+    let victim = match (
+        &cluster.victim,
+        setup.kill,
+        &cluster.rs_victim,
+        setup.kill_rs,
+    ) {
+        (Some(arbiter), Some((_, at)), _, _) | (_, _, Some(arbiter), Some((_, at))) => {
+            Some((arbiter.clone(), at))
+        }
+        _ => None,
+    };
+    let killed = victim.map(|(arbiter, at)| {
+        let bound = bound_of(job.point, job.corpus, job.caps).map_or(1.0, |b| b.secs);
+        let delay = Duration::from_secs_f64(bound * at);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        actix::spawn(async move {
+            tokio::time::sleep(delay).await;
+            arbiter.stop();
+            let _ = tx.send(phase.elapsed().as_secs_f64() * 1000.0);
         });
+        rx
+    });
     for round in &setup.rounds {
         let fetches = round
             .iter()
