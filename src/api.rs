@@ -102,6 +102,10 @@ pub struct PeerStatus {
     pub documents: usize,
     /// Records in its RFC index.
     pub index_records: usize,
+    /// Remote index records refused over the index's limits since start.
+    pub index_records_refused: u64,
+    /// Remote index records evicted to make room since start.
+    pub index_records_evicted: u64,
     /// Its downloads now.
     pub downloads: Queue,
     /// Uploads running now.

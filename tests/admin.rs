@@ -982,3 +982,42 @@ fn a_long_poll_answers_when_the_download_ends_not_when_the_wait_does() {
     assert!(quiet["downloads"].as_array().unwrap().is_empty());
     assert_eq!(quiet["next"], next);
 }
+
+#[test]
+fn records_dropped_over_the_index_limits_are_reported_where_the_user_looks() {
+    let root = tempfile::tempdir().unwrap();
+    let rs = start_rs(root.path());
+    let docs: Vec<(u32, usize)> = (1..=30).map(|n| (n, 300)).collect();
+    let b_dir = folder(root.path(), "b", &docs, true);
+    let _b = start_peer(root.path(), rs.addr, &b_dir, "hostB", &[]);
+    let a = start_peer_with(
+        root.path(),
+        rs.addr,
+        &root.path().join("a"),
+        "hostA",
+        "max_records_per_holder: 20",
+        &[],
+    );
+    let got = ctl(a.admin(), &["get", "1-30", "--json"], root.path());
+    assert_eq!(got.code, Some(1), "{got:?}");
+    let ended: Vec<serde_json::Value> = got
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let failed: Vec<&serde_json::Value> = ended.iter().filter(|d| d["state"] == "failed").collect();
+    assert_eq!(failed.len(), 10, "{}", got.stdout);
+    for download in failed {
+        let error = download["error"].as_str().unwrap();
+        assert!(
+            error.contains("records over its limits") && error.contains("max_records_per_holder"),
+            "{error}"
+        );
+    }
+    let status = get_json(a.admin(), "/status");
+    assert!(
+        status["index_records_refused"].as_u64().unwrap() >= 10,
+        "{status}"
+    );
+    assert!(a.logged("remote index records refused"));
+}

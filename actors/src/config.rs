@@ -575,10 +575,12 @@ pub struct PeerConfig {
     pub download_limit_bytes_per_sec: Option<u64>,
     /// Most records the RFC index holds; past it, remote records of the
     /// holders with the most records are evicted first (local records
-    /// never are).
+    /// never are). A record takes about 190 bytes with a 60-byte title
+    /// (`actors/tests/index_memory.rs`).
     pub max_index_records: usize,
     /// Most remote records per holder, per source and in all: one peer
-    /// cannot fill the index with a holder's records.
+    /// cannot fill the index with a holder's records. The RFC series is
+    /// about 10,000 documents.
     pub max_records_per_holder: usize,
     /// Bytes of documents kept in memory to serve them.
     pub document_cache_bytes: usize,
@@ -622,8 +624,8 @@ impl Default for PeerConfig {
             transfer_timeout_secs: 60,
             upload_limit_bytes_per_sec: None,
             download_limit_bytes_per_sec: None,
-            max_index_records: 100_000,
-            max_records_per_holder: 10_000,
+            max_index_records: 500_000,
+            max_records_per_holder: 100_000,
             document_cache_bytes: 256 * 1024 * 1024,
             sync: SyncMode::EachFile,
             limits: ServerLimits::default(),

@@ -112,6 +112,8 @@ async fn status(
         registrations: link.registrations,
         documents: store.documents,
         index_records: store.index_records,
+        index_records_refused: store.index_refused,
+        index_records_evicted: store.index_evicted,
         downloads: queue.into(),
         uploads_running: uploads.len(),
         connections_open: peer.metrics.connections("peer").get(),

@@ -52,7 +52,7 @@ impl Event {
             elapsed: finished.elapsed,
             outcome: match &finished.outcome {
                 Outcome::Downloaded { holder, bytes, .. } => Ended::Downloaded {
-                    holder: holder.host.clone(),
+                    holder: holder.host.to_string(),
                     bytes: *bytes,
                 },
                 Outcome::AlreadyHeld => Ended::AlreadyHeld,

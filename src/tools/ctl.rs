@@ -208,6 +208,8 @@ fn status(endpoint: &Endpoint, json: bool) -> anyhow::Result<()> {
             ("registrations", s.registrations.to_string()),
             ("documents", s.documents.to_string()),
             ("index_records", s.index_records.to_string()),
+            ("index_records_refused", s.index_records_refused.to_string()),
+            ("index_records_evicted", s.index_records_evicted.to_string()),
             ("downloads.waiting", s.downloads.waiting.to_string()),
             ("downloads.running", s.downloads.running.to_string()),
             ("downloads.ended", s.downloads.ended.to_string()),

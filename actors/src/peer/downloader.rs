@@ -70,9 +70,13 @@ pub enum DownloadError {
     /// The RS knows no other active peer.
     #[error("no active peers")]
     NoActivePeers,
-    /// No active peer holds it, or every holder failed.
-    #[error("no active holder could send it")]
-    Exhausted,
+    /// No active peer holds it, or every holder failed. `index_refused`:
+    /// records this peer's index refused, over its limits, while looking.
+    #[error("no active holder could send it{}", index_full(*.index_refused))]
+    Exhausted {
+        /// Index records refused over the limits during the download.
+        index_refused: usize,
+    },
     /// The document could not be written to this peer's disk.
     #[error("saving the document from {}: {}", .0.addr, .0.error)]
     Disk(Attempt),
@@ -82,6 +86,15 @@ pub enum DownloadError {
     /// The download queue could not take the batch it came in.
     #[error("{0}")]
     QueueFull(QueueFull),
+}
+
+fn index_full(refused: usize) -> String {
+    if refused == 0 {
+        return String::new();
+    }
+    format!(
+        " (this peer's index refused {refused} records over its limits while looking: raise max_records_per_holder or max_index_records)"
+    )
 }
 
 /// The event every finished or failed download emits.
@@ -303,6 +316,8 @@ struct Running {
     getting: Option<Getting>,
     /// Why the RS gave no peer list, when it did not.
     link_error: Option<LinkError>,
+    /// Index records refused over the limits while it looked.
+    index_refused: usize,
 }
 
 /// A GET in flight: its holder, its temporary file and how far it came.
@@ -414,6 +429,7 @@ impl DownloaderActor {
                     transfer: None,
                     getting: None,
                     link_error: None,
+                    index_refused: 0,
                 },
             );
             starting.push((id, number));
@@ -504,9 +520,14 @@ impl DownloaderActor {
                 );
                 ctx.spawn(fetching.into_actor(self).map(move |fetched, act, ctx| {
                     let event = match fetched {
-                        Ok(mut known) => PlanEvent::IndexMerged(
-                            known.pop().map(|k| k.holders).unwrap_or_default(),
-                        ),
+                        Ok((mut known, refused)) => {
+                            if let Some(running) = act.running.get_mut(&id) {
+                                running.index_refused += refused;
+                            }
+                            PlanEvent::IndexMerged(
+                                known.pop().map(|k| k.holders).unwrap_or_default(),
+                            )
+                        }
                         Err(attempt) => PlanEvent::Failed(attempt),
                     };
                     act.step(id, event, ctx);
@@ -564,10 +585,14 @@ impl DownloaderActor {
                     GiveUp::NoPeerList => DownloadError::PeerList(
                         running.link_error.clone().unwrap_or(LinkError::NotJoined),
                     ),
-                    GiveUp::Exhausted => DownloadError::Exhausted,
+                    GiveUp::Exhausted => DownloadError::Exhausted {
+                        index_refused: running.index_refused,
+                    },
                     GiveUp::Disk => match running.plan.attempts().last() {
                         Some(attempt) => DownloadError::Disk(attempt.clone()),
-                        None => DownloadError::Exhausted,
+                        None => DownloadError::Exhausted {
+                            index_refused: running.index_refused,
+                        },
                     },
                 };
                 self.finish(id, Outcome::Failed(error), ctx);
@@ -948,7 +973,7 @@ impl DownloaderActor {
                     let wanted = |peer: &PeerEntry| {
                         only.as_ref().is_none_or(|only| {
                             only.iter()
-                                .any(|h| h.host == peer.host && h.port == peer.port)
+                                .any(|h| *h.host == *peer.host && h.port == peer.port)
                         })
                     };
                     use futures_util::StreamExt;
@@ -1125,7 +1150,8 @@ enum Mishap {
 }
 
 /// Fetches `peer`'s index and merges it (one store round trip); resolves
-/// to what the index then says of `wanted`.
+/// to what the index then says of `wanted`, and how many of the records
+/// the index refused over its limits.
 async fn fetch_index(
     store: Addr<StoreActor>,
     peer: PeerEntry,
@@ -1133,7 +1159,7 @@ async fn fetch_index(
     wanted: Vec<RfcNumber>,
     config: DownloaderConfig,
     log: Logger,
-) -> Result<Vec<Known>, Attempt> {
+) -> Result<(Vec<Known>, usize), Attempt> {
     let addr = SocketAddr::new(peer.address, peer.port);
     let failed = |error| Attempt {
         addr,
@@ -1176,7 +1202,7 @@ async fn fetch_index(
         })
         .await
         .map_err(|_| failed(TryError::Broken(Failure::new(Mishap::StoreRestarted))))?;
-    Ok(merged.holders)
+    Ok((merged.holders, merged.merged.over_cap))
 }
 
 /// GETs the document from `candidate` into `temp` as it arrives, syncs it,

@@ -243,12 +243,37 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SaveError + '_ {
     }
 }
 
+/// The numbers `titles.tsv` names, read once and kept up to date by the
+/// folder's worker (its only writer), so a commit appends without reading
+/// the file again: the work of a commit does not grow with the folder.
+/// Read again when the folder is scanned (someone may have edited it).
+#[derive(Debug, Default)]
+pub struct Titled(Option<std::collections::HashSet<RfcNumber>>);
+
+impl Titled {
+    /// Nothing read yet.
+    pub fn new() -> Self {
+        Titled(None)
+    }
+
+    /// Forgets what it read: the next append reads the file again.
+    pub fn forget(&mut self) {
+        self.0 = None;
+    }
+
+    fn numbers(&mut self, dir: &Path) -> &mut std::collections::HashSet<RfcNumber> {
+        self.0
+            .get_or_insert_with(|| read_titles(dir).into_keys().collect())
+    }
+}
+
 /// Makes the downloaded, synced temporary file `temp` RFC `number`: its
 /// length checked against `length`, renamed into place durably
 /// ([`sys::durable::rename`]); then its title appended to `titles.tsv`. On any failure the temporary
 /// file is removed and nothing else has changed.
 pub fn commit(
     dir: &Path,
+    titled: &mut Titled,
     temp: &Path,
     number: RfcNumber,
     title: &str,
@@ -260,7 +285,7 @@ pub fn commit(
         return Err(err);
     }
     let title = clean_title(title);
-    append_titles(dir, &[(number, &title)])?;
+    append_titles(dir, titled, &[(number, &title)])?;
     Ok(LocalDocument {
         number,
         title,
@@ -274,7 +299,11 @@ pub fn commit(
 /// renames, another (the folder); elsewhere each file synced and renamed
 /// durably; then the titles in one append. Each outcome is in the order of
 /// `batch`.
-pub fn commit_grouped(dir: &Path, batch: &[Pending]) -> Vec<Result<LocalDocument, SaveError>> {
+pub fn commit_grouped(
+    dir: &Path,
+    titled: &mut Titled,
+    batch: &[Pending],
+) -> Vec<Result<LocalDocument, SaveError>> {
     let mut outcomes: Vec<Result<(), SaveError>> = batch
         .iter()
         .map(|p| check_length(&p.temp, p.length))
@@ -316,7 +345,7 @@ pub fn commit_grouped(dir: &Path, batch: &[Pending]) -> Vec<Result<LocalDocument
         .filter(|(_, outcome)| outcome.is_ok())
         .map(|((p, title), _)| (p.number, title.as_str()))
         .collect();
-    let appended = append_titles(dir, &shown);
+    let appended = append_titles(dir, titled, &shown);
     batch
         .iter()
         .zip(titles)
@@ -407,26 +436,39 @@ fn clean_title(title: &str) -> String {
 }
 
 /// Appends to `titles.tsv` the titles of documents it does not name yet.
-fn append_titles(dir: &Path, titles: &[(RfcNumber, &str)]) -> Result<(), SaveError> {
+fn append_titles(
+    dir: &Path,
+    titled: &mut Titled,
+    titles: &[(RfcNumber, &str)],
+) -> Result<(), SaveError> {
     if titles.is_empty() {
         return Ok(());
     }
-    let known = read_titles(dir);
-    let lines: String = titles
+    let known = titled.numbers(dir);
+    let new: Vec<&(RfcNumber, &str)> = titles
         .iter()
-        .filter(|(number, _)| !known.contains_key(number))
-        .map(|(number, title)| format!("{number}\t{title}\n"))
+        .filter(|(number, _)| !known.contains(number))
         .collect();
-    if lines.is_empty() {
+    if new.is_empty() {
         return Ok(());
     }
+    let lines: String = new
+        .iter()
+        .map(|(number, title)| format!("{number}\t{title}\n"))
+        .collect();
     let path = dir.join(TITLES);
-    OpenOptions::new()
+    let written = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .and_then(|mut file| file.write_all(lines.as_bytes()))
-        .map_err(io_err(&path))
+        .map_err(io_err(&path));
+    match written {
+        Ok(()) => known.extend(new.iter().map(|(number, _)| *number)),
+        // What reached the file is not known: read it again next time.
+        Err(_) => titled.forget(),
+    }
+    written
 }
 
 /// Saves `body` as RFC `number` in one go: a temporary file written and
@@ -443,7 +485,15 @@ fn save(dir: &Path, number: RfcNumber, title: &str, body: &[u8]) -> Result<(), S
         let _ = fs::remove_file(&temp);
         return Err(err);
     }
-    commit(dir, &temp, number, title, body.len() as u64).map(|_| ())
+    commit(
+        dir,
+        &mut Titled::new(),
+        &temp,
+        number,
+        title,
+        body.len() as u64,
+    )
+    .map(|_| ())
 }
 
 /// The cookies saved, by RS (`HOST:PORT\tCOOKIE` lines; a line that does
@@ -512,6 +562,7 @@ impl Folder {
             .name("rfc-folder".into())
             .spawn(move || {
                 let dir = &worker_dir;
+                let mut titled = Titled::new();
                 let mut next = None;
                 while let Some(op) = next.take().or_else(|| rx.recv().ok()) {
                     let mut batch = Vec::new();
@@ -532,7 +583,7 @@ impl Folder {
                             // A panic fails this operation only (its reply
                             // is dropped).
                             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                run(dir, op)
+                                run(dir, &mut titled, op)
                             }));
                             continue;
                         }
@@ -540,7 +591,10 @@ impl Folder {
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         crate::fault::point("folder.commit");
                         let (pending, done): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                        for (outcome, done) in commit_grouped(dir, &pending).into_iter().zip(done) {
+                        for (outcome, done) in commit_grouped(dir, &mut titled, &pending)
+                            .into_iter()
+                            .zip(done)
+                        {
                             let _ = done.send(outcome);
                         }
                     }));
@@ -607,14 +661,15 @@ impl Folder {
     }
 }
 
-fn run(dir: &Path, op: Op) {
+fn run(dir: &Path, titled: &mut Titled, op: Op) {
     match op {
         Op::Scan(done) => {
+            titled.forget();
             let _ = done.send(scan(dir));
         }
         Op::Commit(p, done) => {
             crate::fault::point("folder.commit");
-            let _ = done.send(commit(dir, &p.temp, p.number, &p.title, p.length));
+            let _ = done.send(commit(dir, titled, &p.temp, p.number, &p.title, p.length));
         }
         Op::WriteCookie { rs, cookie, done } => {
             let _ = done.send(write_cookie(dir, &rs, cookie));
@@ -703,7 +758,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let temp = partial_path(dir.path(), 7);
         fs::write(&temp, b"half").unwrap();
-        let err = commit(dir.path(), &temp, 7, "t", 8).unwrap_err();
+        let err = commit(dir.path(), &mut Titled::new(), &temp, 7, "t", 8).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -737,7 +792,7 @@ mod tests {
             pending(2, b"tw", 3),
             pending(3, b"three", 5),
         ];
-        let outcomes = commit_grouped(dir.path(), &batch);
+        let outcomes = commit_grouped(dir.path(), &mut Titled::new(), &batch);
         assert_eq!(outcomes[0].as_ref().unwrap().title, "Title 1");
         assert!(matches!(
             outcomes[1],

@@ -140,6 +140,11 @@ pub struct StoreStats {
     pub documents: usize,
     /// Index records, local and remote.
     pub index_records: usize,
+    /// Remote records refused since start: their holder had its share
+    /// (`max_records_per_holder`) or the index was full.
+    pub index_refused: u64,
+    /// Remote records evicted since start to make room for others.
+    pub index_evicted: u64,
 }
 
 /// Ask for [`StoreStats`].
@@ -197,6 +202,9 @@ pub struct StoreActor {
     scanning: Option<Vec<LocalDocument>>,
     /// Set by a restart: `started` then scans the folder again.
     restarted: bool,
+    /// Remote records refused and evicted over the limits, since start.
+    refused: u64,
+    evicted: u64,
     log: Logger,
 }
 
@@ -222,6 +230,8 @@ impl StoreActor {
             encoded: None,
             scanning: None,
             restarted: false,
+            refused: 0,
+            evicted: 0,
             log,
         };
         for doc in documents {
@@ -452,15 +462,19 @@ impl Handler<MergeIndex> for StoreActor {
             .collect();
         let merged = self.index.merge(
             &msg.records,
-            |holder| listed.contains(&(holder.host.as_str(), holder.port)),
+            |holder| listed.contains(&(&*holder.host, holder.port)),
             now,
         );
         if merged.added > 0 || merged.evicted > 0 {
             self.encoded = None;
         }
+        self.refused += merged.over_cap as u64;
+        self.evicted += merged.evicted as u64;
         if merged.over_cap > 0 || merged.rejected > 0 {
             warn!(self.log, "remote index records refused";
-                "over_cap" => merged.over_cap, "rejected" => merged.rejected, "evicted" => merged.evicted);
+                "over_cap" => merged.over_cap, "rejected" => merged.rejected, "evicted" => merged.evicted,
+                "max_records_per_holder" => self.index.limits().max_records_per_holder,
+                "max_index_records" => self.index.limits().max_records);
         }
         debug!(self.log, "index merged"; "added" => merged.added, "refreshed" => merged.refreshed,
             "not_listed" => merged.not_listed);
@@ -520,6 +534,8 @@ impl Handler<GetStoreStats> for StoreActor {
         StoreStats {
             documents: self.documents.len(),
             index_records: self.index.len(),
+            index_refused: self.refused,
+            index_evicted: self.evicted,
         }
     }
 }

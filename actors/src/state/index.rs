@@ -18,6 +18,7 @@
 use crate::wire::{write, IndexRecord, RfcNumber, MAX_NAME_BYTES};
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// The TTL of an index record, in seconds.
 pub(crate) const RECORD_TTL_SECS: u64 = 7200;
@@ -25,18 +26,19 @@ pub(crate) const RECORD_TTL_SECS: u64 = 7200;
 pub(crate) const MAX_TITLE_BYTES: usize = 1024;
 
 /// The RFC server holding a document: its host name and port, as it
-/// registered them with the RS.
+/// registered them with the RS. The name is shared: the index keeps one
+/// copy per holder however many records name it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Holder {
     /// Host name.
-    pub host: String,
+    pub host: Arc<str>,
     /// Port.
     pub port: u16,
 }
 
 impl Holder {
     /// A holder.
-    pub fn new(host: impl Into<String>, port: u16) -> Self {
+    pub fn new(host: impl Into<Arc<str>>, port: u16) -> Self {
         Holder {
             host: host.into(),
             port,
@@ -57,7 +59,7 @@ pub struct IndexLimits {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
-    title: String,
+    title: Box<str>,
     /// `None` for a local record.
     deadline_ms: Option<u64>,
 }
@@ -122,6 +124,11 @@ impl RfcIndex {
         }
     }
 
+    /// Its bounds.
+    pub fn limits(&self) -> IndexLimits {
+        self.limits
+    }
+
     /// This peer, as holder.
     pub fn me(&self) -> &Holder {
         &self.me
@@ -138,7 +145,7 @@ impl RfcIndex {
             self.make_room(line, 0, &mut merged);
         }
         let entry = Entry {
-            title: title.to_owned(),
+            title: title.into(),
             deadline_ms: None,
         };
         if let Some(old) = self.records.insert(key, entry) {
@@ -185,8 +192,18 @@ impl RfcIndex {
         let mut merged = Merged::default();
         // Records taken from this source, per holder.
         let mut from_source: HashMap<Holder, usize> = HashMap::new();
+        // The holder of the last record: an index lists a holder's
+        // records together, so its name is looked up once per run.
+        let mut last: Option<Holder> = None;
         for record in records {
-            let holder = Holder::new(record.host.clone(), record.port);
+            let holder = match &last {
+                Some(h) if h.port == record.port && *h.host == *record.host => h.clone(),
+                _ => {
+                    let holder = self.interned(&record.host, record.port);
+                    last = Some(holder.clone());
+                    holder
+                }
+            };
             if holder == self.me {
                 merged.about_me += 1;
                 continue;
@@ -209,7 +226,9 @@ impl RfcIndex {
                 *taken += 1;
                 let old = line_bytes(record.number, &entry.title, &key.1);
                 entry.deadline_ms = Some(deadline);
-                entry.title.clone_from(&record.title);
+                if *entry.title != *record.title {
+                    entry.title = record.title.as_str().into();
+                }
                 self.bytes = self.bytes - old + line_bytes(record.number, &entry.title, &key.1);
                 merged.refreshed += 1;
                 continue;
@@ -236,13 +255,24 @@ impl RfcIndex {
             self.records.insert(
                 key,
                 Entry {
-                    title: record.title.clone(),
+                    title: record.title.as_str().into(),
                     deadline_ms: Some(deadline),
                 },
             );
             merged.added += 1;
         }
         merged
+    }
+
+    /// The holder `host:port`, sharing the name the index already keeps
+    /// for it, if any.
+    fn interned(&self, host: &str, port: u16) -> Holder {
+        let holder = Holder::new(host, port);
+        match self.by_holder.get_key_value(&holder) {
+            Some((kept, _)) => kept.clone(),
+            None if self.me == holder => self.me.clone(),
+            None => holder,
+        }
     }
 
     /// Frees room for a record of `line` bytes by evicting remote records
@@ -345,8 +375,8 @@ impl RfcIndex {
             .filter_map(|((number, holder), entry)| {
                 Some(IndexRecord {
                     number: *number,
-                    title: entry.title.clone(),
-                    host: holder.host.clone(),
+                    title: entry.title.to_string(),
+                    host: holder.host.to_string(),
                     port: holder.port,
                     ttl_secs: Self::ttl_secs(entry, now_ms)?,
                 })
@@ -370,8 +400,8 @@ impl RfcIndex {
                 .filter_map(|((number, holder), entry)| {
                     Some(IndexRecord {
                         number: *number,
-                        title: entry.title.clone(),
-                        host: holder.host.clone(),
+                        title: entry.title.to_string(),
+                        host: holder.host.to_string(),
                         port: holder.port,
                         ttl_secs: Self::ttl_secs(entry, now_ms)?,
                     })
@@ -409,7 +439,7 @@ impl RfcIndex {
             .filter(|((_, holder), entry)| {
                 *holder != self.me && entry.deadline_ms.is_some_and(|d| d > now_ms)
             })
-            .map(|((_, holder), entry)| (holder.clone(), entry.title.clone()))
+            .map(|((_, holder), entry)| (holder.clone(), entry.title.to_string()))
             .collect()
     }
 
@@ -662,7 +692,7 @@ mod tests {
     #[test]
     fn only_holders_on_the_peer_list_are_taken() {
         let mut index = index();
-        let listed = |holder: &Holder| holder.host == "b";
+        let listed = |holder: &Holder| &*holder.host == "b";
         let merged = index.merge(&[record(2, "b", 2, 1), record(3, "gone", 9, 1)], listed, T0);
         assert_eq!((merged.added, merged.not_listed), (1, 1));
         assert!(index.holders(3, T0).is_empty());

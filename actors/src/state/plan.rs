@@ -76,7 +76,7 @@ pub fn candidates(
         .filter_map(|(holder, title)| {
             let peer = peers
                 .iter()
-                .position(|p| p.host == holder.host && p.port == holder.port)?;
+                .position(|p| *p.host == *holder.host && p.port == holder.port)?;
             let addr = SocketAddr::new(peers[peer].address, peers[peer].port);
             (!tried.contains(&addr)).then(|| {
                 (
@@ -458,7 +458,7 @@ mod tests {
             speed: &speed,
         };
         let list = candidates(&holders, &peers, &tried, load, None);
-        let hosts: Vec<_> = list.iter().map(|c| c.holder.host.as_str()).collect();
+        let hosts: Vec<&str> = list.iter().map(|c| &*c.holder.host).collect();
         assert_eq!(hosts, ["d", "c"]);
         // Equally busy: the faster first, and one never used before both.
         let all = HashSet::new();
@@ -469,7 +469,7 @@ mod tests {
             speed: &speed,
         };
         let list = candidates(&holders, &peers, &all, load, None);
-        let hosts: Vec<_> = list.iter().map(|c| c.holder.host.as_str()).collect();
+        let hosts: Vec<&str> = list.iter().map(|c| &*c.holder.host).collect();
         assert_eq!(hosts, ["d", "c", "b"]);
     }
 
