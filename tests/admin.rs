@@ -910,6 +910,15 @@ fn a_batch_is_queued_whole_or_refused_whole_and_ranges_and_all_are_fetched() {
         .as_array()
         .unwrap()
         .is_empty());
+    // A batch far larger than a small body: refused for the queue, not
+    // for its size.
+    let big = ctl(a.admin(), &["get", "1-20000"], root.path());
+    assert_eq!(big.code, Some(1), "{big:?}");
+    assert!(
+        big.stderr
+            .contains("20000 downloads asked while 0 wait or run: the queue holds at most 6"),
+        "{big:?}"
+    );
     // A range and a number, in one request.
     let got = ctl(a.admin(), &["get", "1-3,7"], root.path());
     assert!(got.ok(), "{got:?}");

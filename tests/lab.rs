@@ -55,13 +55,13 @@ fn summary(out: &Path) -> (Vec<String>, HashMap<String, Vec<String>>) {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("experiment,downloads,bytes,makespan_ms,bound_ms,ratio,verified,failures,planned,repeats,makespan_min_ms,makespan_max_ms,mode")
+        Some("experiment,downloads,bytes,makespan_ms,bound_ms,ratio,verified,failures,planned,repeats,makespan_min_ms,makespan_max_ms,mode,textbook_ms")
     );
     let mut order = Vec::new();
     let rows = lines
         .map(|line| {
             let f: Vec<String> = line.split(',').map(str::to_owned).collect();
-            assert_eq!(f.len(), 13, "{line}");
+            assert_eq!(f.len(), 14, "{line}");
             let key = match f[12].as_str() {
                 "in-process" => f[0].clone(),
                 "netns" => format!("{}@netns", f[0]),
@@ -168,6 +168,12 @@ fn the_built_in_study_runs_and_everything_it_writes_adds_up() {
             format!("sweep-centralized-{n}"),
             format!("sweep-p2p-{n}"),
             format!("swarm-{n}"),
+        ]);
+    }
+    for n in [1, 2, 4, 6, 8, 10, 12, 15, 20, 25, 30] {
+        expected.extend([
+            format!("textbook-centralized-{n}"),
+            format!("textbook-swarm-{n}"),
         ]);
     }
     expected.extend(
@@ -279,6 +285,18 @@ fn the_built_in_study_runs_and_everything_it_writes_adds_up() {
             let bound: f64 = line[4].parse().unwrap();
             assert!(low >= bound, "{name}: {low} ms under the bound {bound} ms");
         }
+        // The textbook's bound, for every distribution with a cap.
+        if name != "scenario" {
+            let textbook: f64 = line[13].parse().unwrap();
+            assert!(textbook > 0.0, "{name}");
+        }
+    }
+    // The textbook's figure: every client of N got the whole file.
+    for n in [1, 15, 30] {
+        let name = format!("textbook-centralized-{n}");
+        assert_eq!(count(&name), 2 * 30 * n, "{name}");
+        let name = format!("textbook-swarm-{n}");
+        assert_eq!(count(&name), 2 * 30 * n, "{name}");
     }
     let fraction = |name: &str| {
         let line = &summary[name];
@@ -294,6 +312,7 @@ fn the_built_in_study_runs_and_everything_it_writes_adds_up() {
         "task2-worst",
         "tasks",
         "sweep",
+        "textbook",
         "failures",
     ] {
         assert_svg_and_png(&out, stem);
@@ -308,7 +327,10 @@ fn the_built_in_study_runs_and_everything_it_writes_adds_up() {
         "](sweep.svg)",
         "](tasks.svg)",
         "](failures.svg)",
+        "](textbook.svg)",
         "(sweep.csv)",
+        "(textbook.csv)",
+        "**The measured curves",
     ] {
         assert!(report.contains(section), "{section}");
     }
@@ -634,7 +656,7 @@ fn the_netns_mode_runs_separate_daemons_and_leaves_nothing_behind() {
     for needle in [
         "in-process mode",
         "## In-process against network namespaces",
-        "tbf, rate 4 MB/s, burst 400 KB",
+        "tbf, rate 4 MB/s, burst 4000 B",
         "10.77.0.0/16",
         "](task1-netns.svg)",
     ] {

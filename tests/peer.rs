@@ -567,7 +567,7 @@ fn a_refresh_while_busy_fetches_a_sample_of_the_indexes() {
         &root.path().join("a"),
         "hostA",
         // Each refresh asks the RS (no shared list), so PQUERYs count them.
-        "refresh_index_ms: 50, max_parallel_index_fetches: 1, peer_list_max_age_ms: 0",
+        "refresh_index_ms: 50, refresh_index_peers: 1, peer_list_max_age_ms: 0",
         &[],
     );
     let started = http(a.admin(), "POST", "/downloads", &[], Some("{\"rfc\": 42}"));

@@ -559,12 +559,14 @@ pub struct PeerConfig {
     /// Index fetches run at once when refreshing the whole index, at most.
     pub max_parallel_index_fetches: usize,
     /// While downloads wait or run, fetch again the indexes of
-    /// `max_parallel_index_fetches` active peers chosen at random every
-    /// this many ms, to find holders that appear meanwhile (peers that
-    /// downloaded a document serve it too; a merged index also names what
-    /// its peer learned from others). 0: never (a download still fetches
-    /// indexes when the index names no holder).
+    /// `refresh_index_peers` active peers chosen at random every this many
+    /// ms, to find holders that appear meanwhile (peers that downloaded a
+    /// document serve it too; a merged index also names what its peer
+    /// learned from others). 0: never (a download still fetches indexes
+    /// when the index names no holder).
     pub refresh_index_ms: u64,
+    /// Indexes fetched by each refresh of `refresh_index_ms`.
+    pub refresh_index_peers: usize,
     /// Seconds one exchange with another peer or the RS may take in all.
     pub transfer_timeout_secs: u64,
     /// Cap on the bytes per second this peer's RFC server sends, all
@@ -621,6 +623,7 @@ impl Default for PeerConfig {
             download_history: 100_000,
             max_parallel_index_fetches: 8,
             refresh_index_ms: 0,
+            refresh_index_peers: 8,
             transfer_timeout_secs: 60,
             upload_limit_bytes_per_sec: None,
             download_limit_bytes_per_sec: None,
@@ -650,6 +653,7 @@ impl PeerConfig {
             self.max_parallel_index_fetches,
             1,
         )?;
+        at_least("refresh_index_peers", self.refresh_index_peers, 1)?;
         at_least("max_index_records", self.max_index_records, 1)?;
         at_least("max_records_per_holder", self.max_records_per_holder, 1)?;
         if let Some(host) = &self.host {

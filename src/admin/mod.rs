@@ -28,8 +28,19 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_PAGE: usize = 100;
 /// Most records in a page.
 pub const MAX_PAGE: usize = 10_000;
-/// Largest request body accepted (the only body is `{"rfc": N}`).
+/// Largest request body accepted (but for a batch of downloads).
 const MAX_BODY_BYTES: usize = 4096;
+
+/// Longest body of `POST /downloads`: a batch of RFC numbers as big as the
+/// queue a peer may keep (100,000 numbers of up to 7 digits, with commas).
+pub const MAX_BATCH_BODY_BYTES: usize = 1 << 20;
+
+/// The JSON extractor's settings, with bodies of at most `limit` bytes.
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _| ApiError::bad_request(json_error(&err)).into())
+}
 /// Admin connections served at once (the daemons keep descriptors for
 /// them).
 const MAX_CONNECTIONS: usize = p2p_di_actors::config::ADMIN_MAX_CONNECTIONS;
@@ -92,11 +103,7 @@ pub fn serve<S: Send + Sync + 'static>(
         actix_web::App::new()
             .app_data(common.clone())
             .app_data(state.clone())
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(MAX_BODY_BYTES)
-                    .error_handler(|err, _| ApiError::bad_request(json_error(&err)).into()),
-            )
+            .app_data(json_config(MAX_BODY_BYTES))
             .app_data(
                 web::QueryConfig::default()
                     .error_handler(|err, _| ApiError::bad_request(err.to_string()).into()),

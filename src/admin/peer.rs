@@ -63,8 +63,12 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/index/refresh", web::post().to(refresh_index))
         .route("/peers", web::get().to(peers))
         .route("/transfers", web::get().to(transfers))
-        .route("/downloads", web::post().to(start_downloads))
-        .route("/downloads", web::get().to(downloads))
+        .service(
+            web::resource("/downloads")
+                .app_data(super::json_config(super::MAX_BATCH_BODY_BYTES))
+                .route(web::post().to(start_downloads))
+                .route(web::get().to(downloads)),
+        )
         .route("/downloads/ended", web::get().to(ended))
         .route("/downloads/{id}", web::get().to(download))
         .route("/leave", web::post().to(leave))

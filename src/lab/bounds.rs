@@ -48,13 +48,13 @@ pub struct Bound {
 }
 
 /// The bound for peers that each upload `uploads[i]` bytes and download
-/// `downloads[i]` bytes (`None` when no cap applies at all).
+/// `downloads[i]` bytes under their caps `caps[i]` (upload, download);
+/// `None` when no cap applies at all.
 pub fn bound(
     names: &[String],
     uploads: &[u64],
     downloads: &[u64],
-    up: Option<Cap>,
-    down: Option<Cap>,
+    caps: &[(Option<Cap>, Option<Cap>)],
 ) -> Option<Bound> {
     let mut best: Option<Bound> = None;
     let mut consider = |secs: f64, what: String| {
@@ -66,6 +66,7 @@ pub fn bound(
         }
     };
     for (i, name) in names.iter().enumerate() {
+        let (up, down) = caps[i];
         if let Some(cap) = up {
             if uploads[i] > 0 {
                 consider(
@@ -105,8 +106,7 @@ mod tests {
             &names(6),
             &[50_000, 0, 0, 0, 0, 0],
             &[0, 10_000, 10_000, 10_000, 10_000, 10_000],
-            up,
-            None,
+            &[(up, None); 6],
         )
         .unwrap();
         assert_eq!(b.secs, 50.0);
@@ -123,7 +123,8 @@ mod tests {
             rate: 100.0,
             burst: 0.0,
         };
-        let b = bound(&names(2), &[1500, 0], &[0, 1500], Some(up), Some(down)).unwrap();
+        let caps = [(Some(up), Some(down)); 2];
+        let b = bound(&names(2), &[1500, 0], &[0, 1500], &caps).unwrap();
         assert_eq!(b.secs, 15.0);
         assert_eq!(up.secs(1500), 1.0);
         assert_eq!(up.secs(100), 0.0);
@@ -131,7 +132,21 @@ mod tests {
 
     #[test]
     fn without_caps_there_is_no_bound() {
-        assert_eq!(bound(&names(2), &[1, 0], &[0, 1], None, None), None);
+        assert_eq!(bound(&names(2), &[1, 0], &[0, 1], &[(None, None); 2]), None);
+    }
+
+    #[test]
+    fn a_server_faster_than_its_peers_sets_its_own_bound() {
+        let cap = |rate| Some(Cap { rate, burst: 0.0 });
+        // P0 (the server) uploads 10 times as fast as the others.
+        let caps = [
+            (cap(10_000.0), None),
+            (cap(1000.0), None),
+            (cap(1000.0), None),
+        ];
+        let b = bound(&names(3), &[20_000, 0, 5_000], &[0, 10_000, 10_000], &caps).unwrap();
+        assert_eq!(b.secs, 5.0);
+        assert!(b.limited_by.starts_with("P2's upload"));
     }
 }
 
@@ -175,22 +190,30 @@ pub fn client_server(
     })
 }
 
-/// Peer-to-peer from a seed: the seed (uploading at `up`) holds `file`
-/// bytes, `peers` others each want all of it and upload at `up` too.
-pub fn seeded(peers: usize, file: u64, up: Option<u64>, down: Option<u64>) -> Option<Textbook> {
-    up.or(down)?;
+/// Peer-to-peer from a seed: the seed (uploading at `server_up`) holds
+/// `file` bytes, `peers` others each want all of it and upload at `up`.
+pub fn seeded(
+    peers: usize,
+    file: u64,
+    server_up: Option<u64>,
+    up: Option<u64>,
+    down: Option<u64>,
+) -> Option<Textbook> {
+    server_up.or(up).or(down)?;
     let (f, n) = (file as f64, peers as f64);
-    let u = rate(up);
-    let secs = (f / u).max(f / rate(down)).max(n * f / (u + n * u));
+    let (u_s, u) = (rate(server_up), rate(up));
+    let secs = (f / u_s).max(f / rate(down)).max(n * f / (u_s + n * u));
     Some(Textbook {
         secs,
         formula: format!(
-            "max(F/u_s, F/d_min, n·F/(u_s + Σu_i)) = max({:.2} MB / {u_s}, {:.2} MB / {}, {peers} × {:.2} MB / ({u_s} + {peers} × {u_s})) = {secs:.2} s",
+            "max(F/u_s, F/d_min, n·F/(u_s + Σu_i)) = max({:.2} MB / {}, {:.2} MB / {}, {peers} × {:.2} MB / ({} + {peers} × {})) = {secs:.2} s",
             f / 1e6,
+            shown_rate(server_up),
             f / 1e6,
             shown_rate(down),
             f / 1e6,
-            u_s = shown_rate(up),
+            shown_rate(server_up),
+            shown_rate(up),
         ),
     })
 }
@@ -226,10 +249,13 @@ mod textbook_tests {
         assert!(ten
             .formula
             .starts_with("max(n·F/u_s, F/d_min) = max(10 × 4.00 MB / 2 MB/s"));
-        let p2p = seeded(10, 4 * mb, Some(2 * mb), None).unwrap();
+        let p2p = seeded(10, 4 * mb, Some(2 * mb), Some(2 * mb), None).unwrap();
         // F/u_s = 2 s dominates 10·F/(11·u) = 1.82 s.
         assert_eq!(p2p.secs, 2.0);
-        let slow_down = seeded(10, 4 * mb, Some(2 * mb), Some(mb)).unwrap();
+        let slow_down = seeded(10, 4 * mb, Some(2 * mb), Some(2 * mb), Some(mb)).unwrap();
+        // u_s = 10u: the seed's copy, then every link together.
+        let tenfold = seeded(30, 4 * mb, Some(20 * mb), Some(2 * mb), None).unwrap();
+        assert_eq!(tenfold.secs, 30.0 * 4.0 / (20.0 + 30.0 * 2.0));
         assert_eq!(slow_down.secs, 4.0);
         let share = shared(6, 5 * mb, Some(2 * mb), None).unwrap();
         assert_eq!(share.secs, 2.5);

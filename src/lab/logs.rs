@@ -113,7 +113,7 @@ pub fn report(logs: &[PathBuf], out: Option<PathBuf>, title: &str) -> anyhow::Re
         &out,
         "summary.csv",
         &format!(
-            "{SUMMARY_HEADER}\nlogs,{downloads},{bytes},{makespan_ms:.3},,,,{failed},{},1,{makespan_ms:.3},{makespan_ms:.3},logs\n",
+            "{SUMMARY_HEADER}\nlogs,{downloads},{bytes},{makespan_ms:.3},,,,{failed},{},1,{makespan_ms:.3},{makespan_ms:.3},logs,\n",
             downloads + failed
         ),
     )?;
@@ -226,6 +226,7 @@ fn chart(out: &Path, title: &str, peers: &BTreeMap<String, PeerLog>) -> anyhow::
         series,
         marks: Vec::new(),
         legend: Corner::LowerRight,
+        y_unit_secs: None,
     };
     plots::write(out, "logs", &chart)
 }

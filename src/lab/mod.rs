@@ -79,9 +79,12 @@ pub fn experiments(options: &LabOptions) -> anyhow::Result<Vec<Experiment>> {
                 peers: (min_peers..=max_peers).collect(),
                 documents: 60,
                 swarm: true,
+                swarm_parallel: 1,
             },
             upload_limit_bytes_per_sec: Some(2_000_000),
             download_limit_bytes_per_sec: None,
+            server_upload_limit_bytes_per_sec: None,
+            server_download_limit_bytes_per_sec: None,
             registration_servers: 1,
             kill: None,
             latency_ms: None,
@@ -127,6 +130,7 @@ fn documents_needed(experiments: &[Experiment]) -> usize {
             } => peers * documents_per_peer,
             Task::Swarm { documents, .. } => documents,
             Task::Sweep { documents, .. } => documents,
+            Task::Textbook { documents, .. } => documents,
         })
         .max()
         .unwrap_or(0)
@@ -166,6 +170,8 @@ fn caps_of(experiment: &Experiment) -> Caps {
     Caps {
         upload: experiment.upload_limit_bytes_per_sec,
         download: experiment.download_limit_bytes_per_sec,
+        server_upload: experiment.server_upload_limit_bytes_per_sec,
+        server_download: experiment.server_download_limit_bytes_per_sec,
     }
 }
 
@@ -211,7 +217,7 @@ fn run_points(
                 Mode::InProcess => run::run(&job, &progress, log),
                 Mode::Netns => {
                     let shape =
-                        remote::shape_of(&job, experiment.latency_ms, experiment.loss_percent);
+                        remote::shapes_of(&job, experiment.latency_ms, experiment.loss_percent);
                     remote::run(&job, options.subnet, &shape, &progress)
                 }
             };
@@ -285,7 +291,7 @@ fn write_outputs(
     results::write(out, "failures.csv", &results::failures_csv(all))?;
     results::write(out, "discovery.csv", &results::discovery_csv(all))?;
     for p in study.other {
-        if p.point.kind != Kind::Scenario && !study.is_sweep(p) {
+        if p.point.kind != Kind::Scenario && !study.in_a_figure(p) {
             plots::cumulative(out, p, format!("netns; {}", plots::parameters(p, corpus)))?;
         }
     }
@@ -295,7 +301,7 @@ fn write_outputs(
         .iter()
         .position(|e| matches!(e.task, Task::Sweep { .. }));
     for p in results {
-        if p.point.kind == Kind::Scenario || Some(p.point.experiment) == sweep {
+        if p.point.kind == Kind::Scenario || study.in_a_figure(p) {
             continue;
         }
         plots::cumulative(out, p, plots::parameters(p, corpus))?;
@@ -309,7 +315,7 @@ fn write_outputs(
         .filter(|p| {
             matches!(p.point.kind, Kind::Centralized | Kind::Distributed(_))
                 && !p.killed()
-                && Some(p.point.experiment) != sweep
+                && !study.in_a_figure(p)
         })
         .collect();
     if let Some(first) = tasks.first() {
@@ -365,6 +371,24 @@ fn write_outputs(
             results::write(out, "sweep.csv", &results::sweep_csv(&points))?;
         }
     }
+    if let Some((e, points)) = study.textbook() {
+        let unit = report::textbook_unit(&points, e);
+        let cap =
+            |r: Option<u64>| r.map_or("none".to_owned(), |r| format!("{} MB/s", r as f64 / 1e6));
+        let documents = points
+            .iter()
+            .find_map(|s| s.centralized)
+            .map_or(0, |p| p.point.setup.documents());
+        let subtitle = format!(
+            "F = {documents} documents ({:.2} MB), u_s = {} (the server or seed), u = {} (each peer), F/u = {unit:.3} s; {corpus}; {} repeat(s)",
+            unit * e.upload_limit_bytes_per_sec.unwrap_or(0) as f64 / 1e6,
+            cap(e.server_upload_limit_bytes_per_sec.or(e.upload_limit_bytes_per_sec)),
+            cap(e.upload_limit_bytes_per_sec),
+            study.repeats,
+        );
+        plots::textbook(out, &e.title, subtitle, &points, unit)?;
+        results::write(out, "textbook.csv", &results::sweep_csv(&points))?;
+    }
     results::write(out, "report.md", &report::build(study))
 }
 
@@ -388,7 +412,7 @@ fn network_words(subnet: netns::Subnet, experiments: &[Experiment]) -> String {
         caps.into_iter().collect::<Vec<_>>().join("; ")
     };
     format!(
-        "addresses from {subnet}. A peer's upload cap is a qdisc on its veth's egress, its download cap one on the bridge side's egress ({caps}; the burst is the one the in-process token buckets allow, a tenth of a second of traffic, so both modes have the same bound; queue half a second); the RS's link is not shaped."
+        "addresses from {subnet}. A peer's upload cap is a qdisc on its veth's egress, its download cap one on the bridge side's egress ({caps}; the burst is the one the in-process token buckets allow, a millisecond of traffic, so both modes have the same bound; queue half a second); the RS's link is not shaped."
     )
 }
 

@@ -20,6 +20,15 @@ pub struct Experiment {
     /// Download cap of every peer, in bytes per second (unset: none).
     #[serde(default)]
     pub download_limit_bytes_per_sec: Option<u64>,
+    /// Upload cap of the server: the one holder of Task 1 and a swarm's
+    /// seed (P0), in bytes per second, when it differs from the peers'
+    /// (the textbook draws its figure with u_s = 10 u). Unset: the peers'.
+    #[serde(default)]
+    pub server_upload_limit_bytes_per_sec: Option<u64>,
+    /// Download cap of the server (P0 of Task 1 and of a swarm). Unset:
+    /// the peers'.
+    #[serde(default)]
+    pub server_download_limit_bytes_per_sec: Option<u64>,
     /// Registration servers: every peer registers with each (1 unless set).
     #[serde(default = "one")]
     pub registration_servers: usize,
@@ -109,7 +118,41 @@ pub enum Task {
         /// Run the swarm at each point too.
         #[serde(default = "yes")]
         swarm: bool,
+        /// Downloads each swarm peer runs at once.
+        #[serde(default = "one")]
+        swarm_parallel: usize,
     },
+    /// The textbook's figure (Kurose and Ross, 2.5): for each N of
+    /// `clients`, N peers get the same file (`documents`) from a server
+    /// (Task 1 with N clients) and from a seed that they help (a swarm of
+    /// N + 1); rows `NAME-centralized-N` and `NAME-swarm-N`. Meant with
+    /// `server_upload_limit_bytes_per_sec` ten times the peers' upload.
+    Textbook {
+        /// The numbers of downloading peers, each at least 1.
+        clients: Vec<usize>,
+        /// Documents the server or seed holds (the file).
+        documents: usize,
+        /// Downloads each swarm peer runs at once.
+        #[serde(default = "one")]
+        swarm_parallel: usize,
+        /// How often a swarm peer re-fetches indexes, in ms...
+        #[serde(default = "textbook_refresh")]
+        refresh_index_ms: u64,
+        /// ...and how many each time.
+        #[serde(default = "textbook_refresh_peers")]
+        refresh_index_peers: usize,
+        /// Downloads each Task 1 client runs at once.
+        #[serde(default = "one")]
+        parallel: usize,
+    },
+}
+
+fn textbook_refresh() -> u64 {
+    SWEEP_REFRESH_MS
+}
+
+fn textbook_refresh_peers() -> usize {
+    2
 }
 
 fn yes() -> bool {
@@ -122,6 +165,13 @@ fn one() -> usize {
 
 /// The most registration servers an experiment may run.
 pub const MAX_RSS: usize = 4;
+
+impl Task {
+    /// Whether it is the textbook's figure.
+    pub fn is_textbook(&self) -> bool {
+        matches!(self, Task::Textbook { .. })
+    }
+}
 
 /// The order in which Task 2 peers download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,7 +201,7 @@ impl Order {
 }
 
 /// The built-in suite: exactly the files of `config/lab/`.
-pub const SUITE: [(&str, &str); 11] = [
+pub const SUITE: [(&str, &str); 12] = [
     (
         "scenario.ron",
         include_str!("../../config/lab/scenario.ron"),
@@ -170,6 +220,10 @@ pub const SUITE: [(&str, &str); 11] = [
         include_str!("../../config/lab/task2-worst.ron"),
     ),
     ("sweep.ron", include_str!("../../config/lab/sweep.ron")),
+    (
+        "textbook.ron",
+        include_str!("../../config/lab/textbook.ron"),
+    ),
     (
         "fail-centralized.ron",
         include_str!("../../config/lab/fail-centralized.ron"),
@@ -232,8 +286,10 @@ pub struct Setup {
     pub index_from: Vec<Vec<usize>>,
     /// Downloads each peer runs at once.
     pub parallel: usize,
-    /// Re-fetch the indexes while downloading, every this many ms.
+    /// Re-fetch the indexes while downloading, every this many ms...
     pub refresh_index_ms: Option<u64>,
+    /// ...this many at a time (unset: the peer's default).
+    pub refresh_index_peers: Option<usize>,
     /// The peer stopped part-way, and when (fraction of the bound).
     pub kill: Option<(usize, f64)>,
     /// Registration servers.
@@ -314,6 +370,7 @@ pub fn centralized(clients: usize, documents: usize, parallel: usize) -> Result<
         index_from,
         parallel,
         refresh_index_ms: None,
+        refresh_index_peers: None,
         kill: None,
         rss: 1,
         kill_rs: None,
@@ -365,6 +422,7 @@ pub fn distributed(
         index_from: (0..peers).map(others).collect(),
         parallel,
         refresh_index_ms: None,
+        refresh_index_peers: None,
         kill: None,
         rss: 1,
         kill_rs: None,
@@ -401,6 +459,7 @@ pub fn swarm(
         index_from,
         parallel,
         refresh_index_ms: Some(refresh_index_ms),
+        refresh_index_peers: None,
         kill: None,
         rss: 1,
         kill_rs: None,
@@ -416,6 +475,7 @@ fn scenario() -> Setup {
         index_from: vec![vec![], vec![]],
         parallel: 1,
         refresh_index_ms: None,
+        refresh_index_peers: None,
         kill: None,
         rss: 1,
         kill_rs: None,
@@ -501,6 +561,7 @@ pub fn points(
             peers,
             documents,
             swarm: with_swarm,
+            swarm_parallel,
         } => {
             let mut list = Vec::new();
             let swarm_prefix = if experiment.name == "sweep" {
@@ -532,9 +593,38 @@ pub fn points(
                     list.push(point(
                         format!("{swarm_prefix}-{n}"),
                         Kind::Swarm,
-                        swarm(n, docs, 1, SWEEP_REFRESH_MS)?,
+                        swarm(n, docs, *swarm_parallel, SWEEP_REFRESH_MS)?,
                     ));
                 }
+            }
+            list
+        }
+        Task::Textbook {
+            clients,
+            documents,
+            swarm_parallel,
+            refresh_index_ms,
+            refresh_index_peers,
+            parallel,
+        } => {
+            need(*documents, available)?;
+            let mut counts = clients.clone();
+            counts.sort_unstable();
+            counts.dedup();
+            if counts.first().is_none_or(|&n| n == 0) {
+                return Err("the textbook's figure needs client counts of at least 1".into());
+            }
+            let name = &experiment.name;
+            let mut list = Vec::new();
+            for n in counts {
+                list.push(point(
+                    format!("{name}-centralized-{n}"),
+                    Kind::Centralized,
+                    centralized(n, *documents, *parallel)?,
+                ));
+                let mut swarming = swarm(n + 1, *documents, *swarm_parallel, *refresh_index_ms)?;
+                swarming.refresh_index_peers = Some(*refresh_index_peers);
+                list.push(point(format!("{name}-swarm-{n}"), Kind::Swarm, swarming));
             }
             list
         }
@@ -598,6 +688,8 @@ mod tests {
             task,
             upload_limit_bytes_per_sec: None,
             download_limit_bytes_per_sec: None,
+            server_upload_limit_bytes_per_sec: None,
+            server_download_limit_bytes_per_sec: None,
             registration_servers: 1,
             kill: None,
             latency_ms: None,
@@ -764,6 +856,7 @@ mod tests {
                 peers: vec![7, 2, 4, 6],
                 documents: 60,
                 swarm: true,
+                swarm_parallel: 1,
             })
         };
         let list = points(&sweep, 0, 60).unwrap();

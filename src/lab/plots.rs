@@ -1,9 +1,13 @@
 //! Charts, as SVG and PNG, drawn with an embedded font so they render on a
 //! machine with no fonts installed. Colours are the Okabe-Ito palette (safe
-//! for colour-blind readers, readable on white); a measurement is a solid
-//! line with round markers (and its repeats' range as error bars), a
-//! textbook bound a dashed line, the bound of our caps a dotted one.
+//! for colour-blind readers, readable on white), and each distribution has
+//! one colour in every chart ([`kind_color`]): centralized vermillion,
+//! peer-to-peer blue, swarm green. A measurement is a solid line with round
+//! markers (and its repeats' range as error bars), a textbook bound a
+//! dashed line, the bound of our caps a dotted one; runs of one kind on one
+//! chart are told apart by their line's pattern.
 
+use super::plan::Kind;
 use super::results::{self, PointResult, SweepPoint};
 use anyhow::{anyhow, Context as _};
 use plotters::coord::Shift;
@@ -60,6 +64,8 @@ pub struct Series {
     pub style: Style,
     /// Index into the palette.
     pub color: usize,
+    /// For a [`Style::Curve`]: which of its colour's patterns (0: solid).
+    pub pattern: usize,
 }
 
 impl Series {
@@ -76,6 +82,7 @@ impl Series {
             ranges: Vec::new(),
             style,
             color,
+            pattern: 0,
         }
     }
 }
@@ -98,6 +105,9 @@ pub struct Chart<'a> {
     pub marks: Vec<(f64, String, usize)>,
     /// Where the legend goes: a corner the lines leave free.
     pub legend: Corner,
+    /// Seconds one unit of y stands for, shown beside each y label (the
+    /// textbook's F/u), if y is not in seconds.
+    pub y_unit_secs: Option<f64>,
 }
 
 /// A corner of the plot, for the legend.
@@ -147,6 +157,31 @@ fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// The palette index of a distribution, the same in every chart.
+pub fn kind_color(kind: Kind) -> usize {
+    match kind {
+        Kind::Centralized => CENTRALIZED,
+        Kind::Distributed(_) => PEER_TO_PEER,
+        Kind::Swarm => SWARM,
+        Kind::Scenario => 6,
+    }
+}
+
+const PEER_TO_PEER: usize = 0;
+const CENTRALIZED: usize = 1;
+const SWARM: usize = 2;
+
+/// The dash pattern of the `k`th curve of one colour: solid, dashed,
+/// dotted, long dashes, ... (on, off) in pixels.
+fn pattern(k: usize) -> Option<(u32, u32)> {
+    match k % 4 {
+        0 => None,
+        1 => Some((8, 5)),
+        2 => Some((2, 4)),
+        _ => Some((16, 5)),
+    }
+}
+
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart<'_>) -> anyhow::Result<()>
 where
     DB::ErrorType: 'static,
@@ -188,7 +223,7 @@ where
     let mut plot = ChartBuilder::on(&body)
         .margin(20)
         .x_label_area_size(50)
-        .y_label_area_size(70)
+        .y_label_area_size(if chart.y_unit_secs.is_some() { 110 } else { 70 })
         .build_cartesian_2d(x_min..x_max, 0.0..y_max)
         .map_err(err)?;
     let whole = chart.x_whole;
@@ -207,10 +242,14 @@ where
             }
         })
         .y_label_formatter(&|y| {
-            if y_max > 10.0 {
+            let shown = if y_max > 10.0 {
                 format!("{y:.0}")
             } else {
                 format!("{y:.1}")
+            };
+            match chart.y_unit_secs {
+                Some(unit) => format!("{shown} ({:.2} s)", y * unit),
+                None => shown,
             }
         })
         .y_desc(chart.y_label)
@@ -252,6 +291,16 @@ where
         let c = color(series.color);
         let stroke = c.stroke_width(2);
         let drawn = match series.style {
+            Style::Curve if pattern(series.pattern).is_some() => {
+                let (on, off) = pattern(series.pattern).unwrap_or((1, 0));
+                plot.draw_series(DashedLineSeries::new(
+                    series.points.iter().copied(),
+                    on,
+                    off,
+                    stroke,
+                ))
+                .map_err(err)?
+            }
             Style::Measured | Style::Curve => plot
                 .draw_series(LineSeries::new(series.points.iter().copied(), stroke))
                 .map_err(err)?,
@@ -272,10 +321,11 @@ where
                 ))
                 .map_err(err)?,
         };
-        let style = series.style;
+        let (style, dashes) = (series.style, pattern(series.pattern));
         drawn.label(series.name.as_str()).legend(move |at| Swatch {
             at,
             style,
+            dashes,
             color: c,
         });
         if series.style == Style::Measured {
@@ -315,6 +365,8 @@ where
 struct Swatch {
     at: (i32, i32),
     style: Style,
+    /// A curve's dashes, if it is not solid.
+    dashes: Option<(u32, u32)>,
     color: RGBColor,
 }
 
@@ -339,13 +391,21 @@ impl<DB: DrawingBackend> Drawable<DB> for Swatch {
         let stroke = self.color.stroke_width(2);
         let mut segment =
             |from: i32, to: i32| backend.draw_line((x + from, y), (x + to, y), &stroke);
-        match self.style {
-            Style::Measured | Style::Curve => segment(0, 22)?,
-            Style::Textbook => {
+        match (self.style, self.dashes) {
+            (Style::Curve, Some((on, off))) => {
+                let (on, step) = (on as i32, (on + off) as i32);
+                let mut from = 0;
+                while from < 22 {
+                    segment(from, (from + on).min(22))?;
+                    from += step;
+                }
+            }
+            (Style::Measured | Style::Curve, _) => segment(0, 22)?,
+            (Style::Textbook, _) => {
                 segment(0, 8)?;
                 segment(14, 22)?;
             }
-            Style::OurBound => {
+            (Style::OurBound, _) => {
                 for k in 0..6 {
                     segment(4 * k, 4 * k + 1)?;
                 }
@@ -414,6 +474,7 @@ pub fn cumulative(dir: &Path, p: &PointResult, subtitle: String) -> anyhow::Resu
         series,
         marks: Vec::new(),
         legend: Corner::UpperLeft,
+        y_unit_secs: None,
     };
     write(dir, &p.stem(), &chart)
 }
@@ -428,10 +489,14 @@ pub fn completion(
     points: &[&PointResult],
 ) -> anyhow::Result<()> {
     let mut marks = Vec::new();
+    let mut seen = std::collections::HashMap::new();
     let series = points
         .iter()
-        .enumerate()
-        .filter_map(|(color, p)| {
+        .filter_map(|p| {
+            let color = kind_color(p.point.kind);
+            let nth = seen.entry(color).or_insert(0usize);
+            let pattern = *nth;
+            *nth += 1;
             let run = p.median_run()?;
             let planned = p.point.setup.planned().max(1) as f64;
             let mut ends: Vec<f64> = run.rows.iter().map(|r| r.end_ms / 1000.0).collect();
@@ -447,7 +512,9 @@ pub fn completion(
                     color,
                 ));
             }
-            Some(Series::new(p.row(), curve, Style::Curve, color))
+            let mut line = Series::new(p.row(), curve, Style::Curve, color);
+            line.pattern = pattern;
+            Some(line)
         })
         .collect();
     let chart = Chart {
@@ -459,6 +526,7 @@ pub fn completion(
         series,
         marks,
         legend: Corner::LowerRight,
+        y_unit_secs: None,
     };
     write(dir, stem, &chart)
 }
@@ -473,9 +541,9 @@ pub fn scaling(
 ) -> anyhow::Result<()> {
     type Pick = for<'a> fn(&SweepPoint<'a>) -> Option<&'a PointResult>;
     let kinds: [(&str, Pick, usize); 3] = [
-        ("centralized", |s| s.centralized, 1),
-        ("peer-to-peer (best order)", |s| s.p2p, 0),
-        ("swarm", |s| s.swarm, 2),
+        ("centralized", |s| s.centralized, CENTRALIZED),
+        ("peer-to-peer (best order)", |s| s.p2p, PEER_TO_PEER),
+        ("swarm", |s| s.swarm, SWARM),
     ];
     let mut series = Vec::new();
     for (name, pick, color) in kinds {
@@ -531,8 +599,80 @@ pub fn scaling(
         series,
         marks: Vec::new(),
         legend: Corner::UpperLeft,
+        y_unit_secs: None,
     };
     write(dir, "sweep", &chart)
+}
+
+/// The textbook's figure: distribution time against N, the peers
+/// downloading, in units of F/u (`f_over_u` seconds, shown beside each
+/// label): client-server and the swarm, measured (medians, with their
+/// repeats' range) on their textbook curves (dashed).
+pub fn textbook(
+    dir: &Path,
+    title: &str,
+    subtitle: String,
+    points: &[SweepPoint<'_>],
+    f_over_u: f64,
+) -> anyhow::Result<()> {
+    type Pick = for<'a> fn(&SweepPoint<'a>) -> Option<&'a PointResult>;
+    let kinds: [(&str, Pick, usize); 2] = [
+        (
+            "client-server (centralized)",
+            |s| s.centralized,
+            CENTRALIZED,
+        ),
+        ("peer-to-peer (swarm)", |s| s.swarm, SWARM),
+    ];
+    let unit = f_over_u.max(1e-9);
+    let mut series = Vec::new();
+    for (name, pick, color) in kinds {
+        let results: Vec<(f64, &PointResult)> = points
+            .iter()
+            .filter_map(|s| Some(((s.peers - 1) as f64, pick(s)?)))
+            .collect();
+        if results.is_empty() {
+            continue;
+        }
+        let mut measured = Series::new(
+            format!("{name}: measured"),
+            results
+                .iter()
+                .map(|(x, p)| (*x, p.makespan_ms() / 1000.0 / unit))
+                .collect(),
+            Style::Measured,
+            color,
+        );
+        measured.ranges = results
+            .iter()
+            .map(|(x, p)| {
+                let (low, high) = p.range_ms();
+                (*x, low / 1000.0 / unit, high / 1000.0 / unit)
+            })
+            .collect();
+        series.push(measured);
+        series.push(Series::new(
+            format!("{name}: textbook"),
+            results
+                .iter()
+                .filter_map(|(x, p)| Some((*x, p.textbook_secs()? / unit)))
+                .collect(),
+            Style::Textbook,
+            color,
+        ));
+    }
+    let chart = Chart {
+        title,
+        subtitle,
+        x_label: "N, the peers downloading the file",
+        y_label: "minimum distribution time, in units of F/u",
+        x_whole: true,
+        series,
+        marks: Vec::new(),
+        legend: Corner::UpperLeft,
+        y_unit_secs: Some(unit),
+    };
+    write(dir, "textbook", &chart)
 }
 
 #[cfg(test)]

@@ -29,22 +29,27 @@ const PEER_PORT: u16 = 65400;
 /// Longest a run may take once its downloads are asked for.
 const RUN_DEADLINE: Duration = Duration::from_secs(600);
 
-/// The shape of a run's links: its caps as tbf qdiscs with the burst the
-/// in-process token buckets allow (so the bounds are the same), and the
-/// experiment's delay and loss.
-pub fn shape_of(job: &Job<'_>, delay_ms: Option<u64>, loss_percent: Option<f64>) -> Shape {
+/// The shape of each peer's link: its caps (the server's its own) as tbf
+/// qdiscs with the burst the in-process token buckets allow (so the bounds
+/// are the same), and the experiment's delay and loss.
+pub fn shapes_of(job: &Job<'_>, delay_ms: Option<u64>, loss_percent: Option<f64>) -> Vec<Shape> {
     let rate = |cap: Option<u64>| {
         cap.map(|bytes_per_sec| Rate {
             bytes_per_sec,
             burst: p2p_di_actors::peer::burst_bytes(bytes_per_sec),
         })
     };
-    Shape {
-        upload: rate(job.caps.upload),
-        download: rate(job.caps.download),
-        delay_ms,
-        loss_percent,
-    }
+    (0..job.point.setup.names.len())
+        .map(|i| {
+            let (upload, download) = job.caps.of_peer(job.point.kind, i);
+            Shape {
+                upload: rate(upload),
+                download: rate(download),
+                delay_ms,
+                loss_percent,
+            }
+        })
+        .collect()
 }
 
 /// The daemons of a run, with a tail on each peer's log.
@@ -75,13 +80,11 @@ impl Daemons {
 pub fn run(
     job: &Job<'_>,
     subnet: Subnet,
-    shape: &Shape,
+    shapes: &[Shape],
     progress: &MultiProgress,
 ) -> anyhow::Result<RunOutcome> {
-    let setup = &job.point.setup;
-    let n = setup.names.len();
     run::prepare(job)?;
-    let network = Network::create(subnet, n, shape).context("making the lab's network")?;
+    let network = Network::create(subnet, shapes).context("making the lab's network")?;
     let mut daemons = start(job, &network)?;
     let result = drive(job, &network, &mut daemons, progress);
     // The peers stop (LEAVE) before the RS; the network goes last.
@@ -153,6 +156,9 @@ fn start(job: &Job<'_>, network: &Network) -> anyhow::Result<Daemons> {
             upload_limit_bytes_per_sec: None,
             download_limit_bytes_per_sec: None,
             refresh_index_ms: setup.refresh_index_ms.unwrap_or(0),
+            refresh_index_peers: setup
+                .refresh_index_peers
+                .unwrap_or(PeerConfig::default().refresh_index_peers),
             sync: SyncMode::Grouped,
             limits: run::lab_limits(n),
             admin_listen: Some(ADMIN),

@@ -121,6 +121,24 @@ impl Study<'_> {
         self.sweep_index() == Some(p.point.experiment)
     }
 
+    /// Whether `p` is a point of one of the figures (the sweep or the
+    /// textbook's), which get no chart of their own.
+    pub fn in_a_figure(&self, p: &PointResult) -> bool {
+        self.is_sweep(p) || self.textbook_index() == Some(p.point.experiment)
+    }
+
+    /// The experiment that draws the textbook's figure, if any ran.
+    pub fn textbook_index(&self) -> Option<usize> {
+        self.experiments.iter().position(|e| e.task.is_textbook())
+    }
+
+    /// The textbook figure's experiment and its points, by N.
+    pub fn textbook(&self) -> Option<(&Experiment, Vec<SweepPoint<'_>>)> {
+        let index = self.textbook_index()?;
+        let points = results::sweep_points(self.results, index);
+        (!points.is_empty()).then(|| (&self.experiments[index], points))
+    }
+
     fn sweep_index(&self) -> Option<usize> {
         self.experiments
             .iter()
@@ -219,7 +237,7 @@ fn conclusion(study: &Study<'_>) -> String {
         if below.is_empty() {
             let _ = writeln!(
                 text,
-                "- **Against physics.** Every measured time is at or above the bound our caps imply; measured over that bound ranges from {low:.2} to {high:.2}. The gap above 1 is protocol overhead (connections, index exchanges, one transfer at a time per peer, syncing each file) and links left idle by the order of requests. (The textbook bounds assume fluid sharing and no initial burst; our token buckets let a tenth of a second of traffic through at once, so a run may end a little under a textbook bound.)"
+                "- **Against physics.** Every measured time is at or above the bound our caps imply; measured over that bound ranges from {low:.2} to {high:.2}. The gap above 1 is protocol overhead (connections, index exchanges, one transfer at a time per peer, syncing each file) and links left idle by the order of requests. (The textbook bounds assume fluid sharing and no burst; our token buckets let at most a millisecond of traffic through at once, too little to end a run under a textbook bound.)"
             );
         } else {
             let _ = writeln!(
@@ -609,6 +627,129 @@ fn sweep_section(md: &mut String, study: &Study<'_>) {
     let _ = writeln!(md, "\nData: [sweep.csv](sweep.csv).\n");
 }
 
+/// The textbook's figure: each curve against its bound, and where the
+/// measured curves cross.
+fn textbook_section(md: &mut String, study: &Study<'_>) {
+    let Some((e, points)) = study.textbook() else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "## {}
+",
+        e.title
+    );
+    let f_over_u = textbook_unit(&points, e);
+    let _ = writeln!(md, "The textbook's file-distribution comparison (Kurose and Ross, *Computer Networking*, 2.5), measured: for each N, N peers get the same file of F bytes, from a server (client-server: Task 1 with N clients) and from a seed they help (peer-to-peer: a swarm of the N peers and the seed). The server's or seed's upload u_s is its own cap, the peers' u theirs. Times are in units of F/u ({f_over_u:.3} s here) as in the textbook's figure, and in seconds; markers are medians, bars the repeats' range, dashed lines the textbook's bounds.
+");
+    let _ = writeln!(
+        md,
+        "![the textbook's figure](textbook.svg)
+"
+    );
+    let _ = writeln!(
+        md,
+        "| N | client-server (s) | textbook (s) | ratio | swarm (s) | textbook (s) | ratio |"
+    );
+    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|");
+    let ratio = |p: &PointResult| Some(p.makespan_ms() / 1000.0 / p.textbook_secs()?);
+    let cell = |p: Option<&PointResult>| {
+        p.map_or("- | - | -".to_owned(), |p| {
+            let (low, high) = p.range_ms();
+            format!(
+                "{} ({}-{}) | {} | {}",
+                secs(p.makespan_ms()),
+                secs(low),
+                secs(high),
+                opt_secs(p.textbook_secs()),
+                ratio(p).map_or("-".to_owned(), |r| format!("{r:.2}"))
+            )
+        })
+    };
+    for s in &points {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            s.peers - 1,
+            cell(s.centralized),
+            cell(s.swarm)
+        );
+    }
+    type Pick = for<'a> fn(&SweepPoint<'a>) -> Option<&'a PointResult>;
+    let worst = |pick: Pick, from: usize| {
+        points
+            .iter()
+            .filter(|s| s.peers > from)
+            .filter_map(|s| Some((s.peers - 1, ratio(pick(s)?)?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    let _ = writeln!(md);
+    if let Some((n, r)) = worst(|s| s.centralized, 1) {
+        let _ = writeln!(md, "- **Client-server** stays within {r:.2} of its bound N·F/u_s at every N (the farthest at N = {n}): one upload link carries every copy, and it is kept full.");
+    }
+    if let Some((n, r)) = worst(|s| s.swarm, 8) {
+        let _ = writeln!(md, "- **The swarm** stays within {r:.2} of its bound max(F/u_s, N·F/(u_s + N·u)) for N >= 8 (the farthest at N = {n}). Whole documents are its pieces and the indexes its only news of who holds what, so a peer can serve a document only once it holds all of it and only to peers that fetched its index since.");
+    }
+    let crossing = points.windows(2).find_map(|w| {
+        let (a, b) = (&w[0], &w[1]);
+        let faster =
+            |s: &SweepPoint<'_>| Some(s.swarm?.makespan_ms() < s.centralized?.makespan_ms());
+        match (faster(a)?, faster(b)?) {
+            (false, true) => Some((a.peers - 1, b.peers - 1)),
+            _ => None,
+        }
+    });
+    let first_faster = points
+        .first()
+        .and_then(|s| Some(s.swarm?.makespan_ms() < s.centralized?.makespan_ms()));
+    match (crossing, first_faster) {
+        (Some((a, b)), _) => {
+            let _ = writeln!(md, "- **The measured curves cross** between N = {a} and N = {b}: below, the server alone is as fast as the swarm (its upload is ten times a peer's); above, the swarm's total upload grows with N and the server's does not.");
+        }
+        (None, Some(true)) => {
+            let _ = writeln!(md, "- **The measured curves do not cross** in this range: the swarm is the faster from the first N on.");
+        }
+        (None, _) => {
+            let _ = writeln!(md, "- **The measured curves do not cross** in this range: client-server stays the faster.");
+        }
+    }
+    if let Some(last) = points.last() {
+        let _ = writeln!(
+            md,
+            "
+The bounds at N = {}:
+",
+            last.peers - 1
+        );
+        for (name, p) in [("client-server", last.centralized), ("swarm", last.swarm)] {
+            if let Some(t) = p.and_then(|p| p.textbook.as_ref()) {
+                let _ = writeln!(md, "- {name}: {}", t.formula);
+            }
+        }
+    }
+    let _ = writeln!(
+        md,
+        "
+Data: [textbook.csv](textbook.csv).
+"
+    );
+}
+
+/// F/u of the textbook's figure, in seconds: the file over a peer's
+/// upload cap (from a client-server point: every client gets the file).
+pub fn textbook_unit(points: &[SweepPoint<'_>], e: &Experiment) -> f64 {
+    let file = points
+        .iter()
+        .find_map(|s| {
+            let p = s.centralized?;
+            let clients = (p.point.peers - 1).max(1) as u64;
+            Some(p.bytes() / p.runs.len().max(1) as u64 / clients)
+        })
+        .unwrap_or(0);
+    e.upload_limit_bytes_per_sec
+        .map_or(0.0, |u| file as f64 / u as f64)
+}
+
 /// The points of `study` that ran at least once and that `keep` keeps.
 fn ran<'s>(study: &'s Study<'_>, keep: impl Fn(&PointResult) -> bool) -> Vec<&'s PointResult> {
     study
@@ -728,11 +869,10 @@ pub fn build(study: &Study<'_>) -> String {
     let _ = writeln!(md, "## Summary\n");
     summary_table(&mut md, study);
     let _ = writeln!(md, "## Conclusion\n\n{}", conclusion(study));
-    let sweep = study.sweep_index();
     let tasks: Vec<&PointResult> = study
         .results
         .iter()
-        .filter(|p| !p.killed() && !p.runs.is_empty() && Some(p.point.experiment) != sweep)
+        .filter(|p| !p.killed() && !p.runs.is_empty() && !study.in_a_figure(p))
         .collect();
     if tasks
         .iter()
@@ -747,6 +887,7 @@ pub fn build(study: &Study<'_>) -> String {
         point_section(&mut md, study, p);
     }
     sweep_section(&mut md, study);
+    textbook_section(&mut md, study);
     failure_section(&mut md, study);
     discovery_section(&mut md, study);
     modes_section(&mut md, study);

@@ -15,7 +15,7 @@ pub const DOWNLOADS_HEADER: &str =
     "experiment,peer,rfc,holder,bytes,start_ms,end_ms,duration_ms,repeat,mode";
 
 /// The CSV header of `summary.csv`.
-pub const SUMMARY_HEADER: &str = "experiment,downloads,bytes,makespan_ms,bound_ms,ratio,verified,failures,planned,repeats,makespan_min_ms,makespan_max_ms,mode";
+pub const SUMMARY_HEADER: &str = "experiment,downloads,bytes,makespan_ms,bound_ms,ratio,verified,failures,planned,repeats,makespan_min_ms,makespan_max_ms,mode,textbook_ms";
 
 /// A bound shorter than this is shown as `-`, with no ratio.
 pub const NEGLIGIBLE_BOUND_SECS: f64 = 0.001;
@@ -238,7 +238,7 @@ pub fn summary_csv(results: &[PointResult]) -> String {
         let (low, high) = p.range_ms();
         let _ = writeln!(
             csv,
-            "{},{},{},{:.3},{},{},{},{},{},{},{:.3},{:.3},{}",
+            "{},{},{},{:.3},{},{},{},{},{},{},{:.3},{:.3},{},{}",
             p.row(),
             p.completed(),
             p.bytes(),
@@ -251,7 +251,8 @@ pub fn summary_csv(results: &[PointResult]) -> String {
             p.runs.len(),
             low,
             high,
-            p.mode.name()
+            p.mode.name(),
+            opt_ms(p.textbook_secs()),
         );
     }
     csv

@@ -125,12 +125,36 @@ pub struct RunOutcome {
 }
 
 /// Caps of an experiment.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Caps {
     /// Upload cap of every peer.
     pub upload: Option<u64>,
     /// Download cap of every peer.
     pub download: Option<u64>,
+    /// Upload cap of the server (P0 of Task 1 and of a swarm), if its own.
+    pub server_upload: Option<u64>,
+    /// Download cap of the server, if its own.
+    pub server_download: Option<u64>,
+}
+
+impl Caps {
+    /// Whether peer `i` of a run of `kind` is its server: the one holder
+    /// of Task 1, or a swarm's seed.
+    pub fn is_server(kind: Kind, i: usize) -> bool {
+        i == 0 && matches!(kind, Kind::Centralized | Kind::Swarm)
+    }
+
+    /// (upload, download) caps of peer `i` of a run of `kind`.
+    pub fn of_peer(&self, kind: Kind, i: usize) -> (Option<u64>, Option<u64>) {
+        if Caps::is_server(kind, i) {
+            (
+                self.server_upload.or(self.upload),
+                self.server_download.or(self.download),
+            )
+        } else {
+            (self.upload, self.download)
+        }
+    }
 }
 
 /// The bound our caps imply for `point` on `corpus`.
@@ -138,18 +162,26 @@ pub fn bound_of(point: &Point, corpus: &Corpus, caps: Caps) -> Option<Bound> {
     let setup = &point.setup;
     let n = setup.names.len();
     let size = |doc: usize| corpus.docs[doc].bytes.len() as u64;
-    let (up, down) = (Cap::of(caps.upload), Cap::of(caps.download));
+    let cap_of = |i: usize| {
+        let (up, down) = caps.of_peer(point.kind, i);
+        (Cap::of(up), Cap::of(down))
+    };
+    let peer_caps: Vec<(Option<Cap>, Option<Cap>)> = (0..n).map(cap_of).collect();
     if point.kind == Kind::Swarm {
         // Who uploads what is decided as it runs: the seed sends each byte
         // at least once, each downloader receives all, and the uploads of
         // all peers together carry every copy.
         let file: u64 = setup.holdings[0].iter().map(|&d| size(d)).sum();
+        let mut uploads = vec![0; n];
+        uploads[0] = file;
+        let downloads: Vec<u64> = (0..n).map(|i| if i == 0 { 0 } else { file }).collect();
+        let mut best = bounds::bound(&setup.names, &uploads, &downloads, &peer_caps);
         let copies = file * (n as u64 - 1);
-        let mut best = bounds::bound(&setup.names[..1], &[file], &[file], up, down);
-        if let Some(cap) = up {
+        let ups: Option<Vec<Cap>> = peer_caps.iter().map(|(up, _)| *up).collect();
+        if let Some(ups) = ups {
             let all = Cap {
-                rate: cap.rate * n as f64,
-                burst: cap.burst * n as f64,
+                rate: ups.iter().map(|c| c.rate).sum(),
+                burst: ups.iter().map(|c| c.burst).sum(),
             };
             let secs = all.secs(copies);
             if best.as_ref().is_none_or(|b| secs > b.secs) {
@@ -174,7 +206,7 @@ pub fn bound_of(point: &Point, corpus: &Corpus, caps: Caps) -> Option<Bound> {
             }
         }
     }
-    bounds::bound(&setup.names, &uploads, &downloads, up, down)
+    bounds::bound(&setup.names, &uploads, &downloads, &peer_caps)
 }
 
 /// The textbook bound of `point` on `corpus`.
@@ -190,10 +222,11 @@ pub fn textbook_of(point: &Point, corpus: &Corpus, caps: Caps) -> Option<bounds:
     };
     let downloaders = (0..setup.names.len()).filter(|p| wanted(*p) > 0).count();
     let most = (0..setup.names.len()).map(wanted).max().unwrap_or(0);
+    let (server_up, _) = caps.of_peer(point.kind, 0);
     match point.kind {
         Kind::Scenario => None,
-        Kind::Centralized => bounds::client_server(downloaders, most, caps.upload, caps.download),
-        Kind::Swarm => bounds::seeded(downloaders, most, caps.upload, caps.download),
+        Kind::Centralized => bounds::client_server(downloaders, most, server_up, caps.download),
+        Kind::Swarm => bounds::seeded(downloaders, most, server_up, caps.upload, caps.download),
         Kind::Distributed(_) => bounds::shared(downloaders, most, caps.upload, caps.download),
     }
 }
@@ -305,7 +338,7 @@ pub fn run(job: &Job<'_>, progress: &MultiProgress, log: &Logger) -> anyhow::Res
                 (Some((victim, _)), Some(handle)) if victim == i => handle.clone(),
                 _ => arbiters[i % cores].handle(),
             };
-            let config = peer_config(job, &rs_list, name);
+            let config = peer_config(job, &rs_list, i);
             let peer = start_on(&arbiter, config, log.clone())
                 .await
                 .with_context(|| format!("starting peer {name}"))?;
@@ -370,8 +403,10 @@ pub fn lab_limits(peers: usize) -> ServerLimits {
     }
 }
 
-fn peer_config(job: &Job<'_>, rs: &RsList, name: &str) -> PeerConfig {
+fn peer_config(job: &Job<'_>, rs: &RsList, i: usize) -> PeerConfig {
     let setup = &job.point.setup;
+    let name = &setup.names[i];
+    let (upload, download) = job.caps.of_peer(job.point.kind, i);
     PeerConfig {
         rs: rs.clone(),
         listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -379,9 +414,12 @@ fn peer_config(job: &Job<'_>, rs: &RsList, name: &str) -> PeerConfig {
         host: Some(name.to_owned()),
         max_parallel_downloads: setup.parallel,
         transfer_timeout_secs: 300,
-        upload_limit_bytes_per_sec: job.caps.upload,
-        download_limit_bytes_per_sec: job.caps.download,
+        upload_limit_bytes_per_sec: upload,
+        download_limit_bytes_per_sec: download,
         refresh_index_ms: setup.refresh_index_ms.unwrap_or(0),
+        refresh_index_peers: setup
+            .refresh_index_peers
+            .unwrap_or(PeerConfig::default().refresh_index_peers),
         // Every peer's folder is in the lab's work folder: their commits
         // share flushes.
         sync: SyncMode::Grouped,

@@ -284,6 +284,8 @@ pub struct DownloaderConfig {
     /// this often, so that holders that appear meanwhile (peers that
     /// downloaded a document) are found. `None`: never.
     pub refresh_index: Option<Duration>,
+    /// Indexes each of those refreshes fetches.
+    pub refresh_peers: usize,
     /// Where downloads and index exchanges are counted.
     pub metrics: crate::metrics::Metrics,
     /// How a download is synced: with [`crate::config::SyncMode::EachFile`] here, once it
@@ -1017,7 +1019,7 @@ impl DownloaderActor {
             return;
         }
         self.refreshing = true;
-        let sample = self.config.max_parallel_indexes.max(1);
+        let sample = self.config.refresh_peers.max(1);
         ctx.spawn(self.refresh(None, Some(sample)).map(|result, act, _| {
             act.refreshing = false;
             if let Err(err) = result {

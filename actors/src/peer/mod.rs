@@ -163,9 +163,12 @@ fn bind(config: &PeerConfig) -> Result<TcpListener, PeerError> {
     })
 }
 
-/// The burst a rate cap allows: a tenth of a second's worth, at least 16 KiB.
+/// The burst a rate cap allows: 1 ms worth, at least one Ethernet frame
+/// (1,514 bytes; a kernel's tbf segments larger GSO packets). Small, so
+/// that a capped transfer keeps to its rate from its first bytes and no
+/// measurement beats the textbook's bound.
 pub fn burst_bytes(rate_bytes_per_sec: u64) -> u64 {
-    (rate_bytes_per_sec / 10).max(16 * 1024)
+    (rate_bytes_per_sec / 1000).max(1514)
 }
 
 fn bucket(rate: Option<u64>) -> Option<SharedBucket> {
@@ -270,6 +273,7 @@ pub async fn start(config: &PeerConfig, log: Logger) -> Result<PeerHandle, PeerE
                 download: bucket(config.download_limit_bytes_per_sec),
                 refresh_index: (config.refresh_index_ms > 0)
                     .then(|| Duration::from_millis(config.refresh_index_ms)),
+                refresh_peers: config.refresh_index_peers,
                 sync: config.sync,
                 metrics: metrics.clone(),
                 max_queued: config.max_queued_downloads,

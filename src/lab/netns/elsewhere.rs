@@ -37,7 +37,7 @@ pub struct Network(Infallible);
 
 impl Network {
     /// Refuses.
-    pub fn create(_subnet: Subnet, _peers: usize, _shape: &Shape) -> anyhow::Result<Network> {
+    pub fn create(_subnet: Subnet, _shapes: &[Shape]) -> anyhow::Result<Network> {
         Err(unsupported())
     }
 

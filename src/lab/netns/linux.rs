@@ -46,7 +46,8 @@ pub struct Network {
 impl Network {
     /// Makes the hub, `peers` + 1 nodes, their addresses and their qdiscs
     /// (the RS's link is not shaped). On failure, removes what it made.
-    pub fn create(subnet: Subnet, peers: usize, shape: &Shape) -> anyhow::Result<Network> {
+    pub fn create(subnet: Subnet, shapes: &[Shape]) -> anyhow::Result<Network> {
+        let peers = shapes.len();
         static RUNS: AtomicU64 = AtomicU64::new(0);
         let tag = format!(
             "{PREFIX}{}r{}",
@@ -64,11 +65,11 @@ impl Network {
             live.namespaces.push(network.hub.clone());
             live.namespaces.extend(network.nodes.iter().cloned());
         }
-        network.build(shape)?;
+        network.build(shapes)?;
         Ok(network)
     }
 
-    fn build(&self, shape: &Shape) -> anyhow::Result<()> {
+    fn build(&self, shapes: &[Shape]) -> anyhow::Result<()> {
         let mut root = format!("netns add {}\n", self.hub);
         for node in &self.nodes {
             root.push_str(&format!("netns add {node}\n"));
@@ -91,6 +92,7 @@ impl Network {
             if k == 0 {
                 continue;
             }
+            let shape = &shapes[k - 1];
             let mut egress = String::new();
             if shape.needs_netem() {
                 let mut netem = String::from("qdisc add dev eth0 root handle 1: netem");

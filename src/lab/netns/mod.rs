@@ -79,9 +79,9 @@ impl Rate {
     /// How the report states it.
     pub fn describe(self) -> String {
         format!(
-            "tbf, rate {} MB/s, burst {} KB",
+            "tbf, rate {} MB/s, burst {} B",
             self.bytes_per_sec as f64 / 1e6,
-            self.burst / 1000
+            self.burst
         )
     }
 }
@@ -126,6 +126,6 @@ mod tests {
             bytes_per_sec: 4_000_000,
             burst: 400_000,
         };
-        assert_eq!(rate.describe(), "tbf, rate 4 MB/s, burst 400 KB");
+        assert_eq!(rate.describe(), "tbf, rate 4 MB/s, burst 400000 B");
     }
 }
