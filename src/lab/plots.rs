@@ -665,7 +665,7 @@ pub fn textbook(
         title,
         subtitle,
         x_label: "N, the peers downloading the file",
-        y_label: "minimum distribution time, in units of F/u",
+        y_label: "distribution time, in units of F/u",
         x_whole: true,
         series,
         marks: Vec::new(),
