@@ -5,10 +5,13 @@
 //! - [`wire`]: the `&*` wire format, sans IO: typed requests and responses,
 //!   pure parse and write functions, and the tokio-util codecs.
 //! - [`state`]: pure state machines with time passed in: the RS's peer
-//!   table, a peer's RFC index, the download plan, the token bucket.
+//!   table (a folder of modules), a peer's RFC index, the download plan
+//!   and the book of downloads, the current peer list and each RS's
+//!   reachability, the token bucket.
 //! - [`server`]: the listener and per-connection session actors both
 //!   daemons run, around a [`server::Service`].
-//! - [`rs`]: the registration server's actors and its durable journal.
+//! - [`rs`]: the registration server's actors, its durable journal, the
+//!   journal's and snapshot's format (one file) and recovery.
 //! - [`peer`]: the peer's RFC store, RS link and downloader actors, its
 //!   RFC folder worker, and grouped syncing of downloads.
 //! - [`metrics`]: the Prometheus metrics both daemons count.
@@ -50,7 +53,8 @@
 //! ```
 //!
 //! The binary adds each daemon's admin endpoint (actix-web, on a thread
-//! of its own) beside this tree.
+//! of its own) beside this tree. docs/ARCHITECTURE.md walks a REGISTER and
+//! a download through these modules.
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 

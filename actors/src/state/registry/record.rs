@@ -187,7 +187,9 @@ impl Host {
             host.len = name.len() as u8;
         } else {
             let id = names.intern(name, super::names::boxed);
-            host.bytes[..4].copy_from_slice(&id.get().to_le_bytes());
+            // The id in the name's place, in this process's memory only
+            // (the disk format is rs/format.rs's, which writes the name).
+            host.bytes[..4].copy_from_slice(&id.get().to_ne_bytes());
             host.len = Self::LONG;
         }
         host
@@ -195,7 +197,7 @@ impl Host {
 
     fn interned(&self) -> Option<NameId> {
         let [a, b, c, d, ..] = self.bytes;
-        (self.len == Self::LONG).then_some(NameId::from(u32::from_le_bytes([a, b, c, d])))
+        (self.len == Self::LONG).then_some(NameId::from(u32::from_ne_bytes([a, b, c, d])))
     }
 
     pub(super) fn as_str<'a>(&'a self, names: &'a Interner<Box<str>>) -> &'a str {
