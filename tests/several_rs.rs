@@ -50,6 +50,16 @@ fn dead_port() -> u16 {
         .port()
 }
 
+/// Waits until `peer`'s current peer list is older than `ms`, so that
+/// the next download asks the RSs again instead of sharing it.
+fn wait_list_older_than(peer: &Daemon, ms: u64) {
+    wait_until(Duration::from_secs(5), "the peer list aged", || {
+        status(peer)["peer_list"]["age_ms"]
+            .as_u64()
+            .is_some_and(|age| age > ms)
+    });
+}
+
 fn timed_get(peer: &Daemon, rfc: &str, cwd: &Path) -> (Run, Duration) {
     let clock = Instant::now();
     let run = ctl(peer.admin(), &["get", rfc], cwd);
@@ -66,7 +76,14 @@ fn downloads_go_on_with_one_rs_gone_then_both_then_fail_cleanly_without_the_hold
     let docs: Vec<(u32, usize)> = (1..=6).map(|n| (n, 2000 + n as usize)).collect();
     let b_dir = folder(cwd, "b", &docs, true);
     let mut b = start_peer_with(cwd, &both, &b_dir, "hostB", "", &[]);
-    let a = start_peer_with(cwd, &both, &cwd.join("a"), "hostA", "", &[]);
+    let a = start_peer_with(
+        cwd,
+        &both,
+        &cwd.join("a"),
+        "hostA",
+        "peer_list_max_age_ms: 200",
+        &[],
+    );
     wait_registered(&a, 2);
     wait_registered(&b, 2);
     for rs in [&rs1, &rs2] {
@@ -80,6 +97,7 @@ fn downloads_go_on_with_one_rs_gone_then_both_then_fail_cleanly_without_the_hold
     // The first RS dies: the second's list serves, and the first is
     // remembered as down (the next download does not pay for it again).
     rs1.kill();
+    wait_list_older_than(&a, 200);
     let (got, first) = timed_get(&a, "2", cwd);
     assert!(got.ok(), "{got:?}");
     assert!(first < Duration::from_secs(3), "{first:?}");
@@ -94,6 +112,7 @@ fn downloads_go_on_with_one_rs_gone_then_both_then_fail_cleanly_without_the_hold
 
     // Both RSs die: the last list serves, aged, and the peer says so once.
     rs2.kill();
+    wait_list_older_than(&a, 200);
     for rfc in ["4", "5"] {
         let (got, took) = timed_get(&a, rfc, cwd);
         assert!(got.ok(), "{rfc}: {got:?}");
