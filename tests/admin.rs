@@ -736,6 +736,8 @@ fn print_config_prints_the_file_and_the_flags_merged() {
     );
     assert!(printed.ok(), "{printed:?}");
     let text = printed.stdout;
+    // The same bytes on every platform: no CR LF on Windows.
+    assert!(!text.contains('\r'), "{text:?}");
     assert!(text.contains("keepalive_secs: 77,"), "{text}");
     assert!(
         text.contains("rs: [\n        \"rs.example:1\",\n    ],"),

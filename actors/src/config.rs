@@ -74,9 +74,13 @@ pub fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ConfigError>
     from_ron_str(path, &text)
 }
 
-/// A config printed as commented-free, pretty RON.
+/// A config printed as commented-free, pretty RON, with the same bytes on
+/// every platform (lines end in LF on Windows too, where ron's default is
+/// CR LF): a file printed on one machine reads the same on another.
 pub fn to_ron<T: Serialize>(config: &T) -> String {
-    let pretty = ron::ser::PrettyConfig::new().struct_names(true);
+    let pretty = ron::ser::PrettyConfig::new()
+        .struct_names(true)
+        .new_line("\n");
     ron::ser::to_string_pretty(config, pretty).unwrap_or_else(|err| format!("// {err}"))
 }
 

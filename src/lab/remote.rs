@@ -210,7 +210,9 @@ fn start(job: &Job<'_>, network: &Network) -> anyhow::Result<Daemons> {
 }
 
 fn write_config<T: serde::Serialize>(path: &Path, config: &T) -> anyhow::Result<String> {
-    let text = ron::ser::to_string_pretty(config, ron::ser::PrettyConfig::default())?;
+    // LF on every platform, as `--print-config` prints.
+    let pretty = ron::ser::PrettyConfig::default().new_line("\n");
+    let text = ron::ser::to_string_pretty(config, pretty)?;
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     Ok(path.display().to_string())
 }
