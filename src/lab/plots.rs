@@ -531,6 +531,43 @@ pub fn completion(
     write(dir, stem, &chart)
 }
 
+/// A distribution's medians at each x (with their repeats' range) and
+/// its textbook bound, in seconds divided by `unit`; labelled `name:
+/// measured` and `name: bound_label`.
+fn measured_and_textbook(
+    (name, bound_label): (&str, &str),
+    color: usize,
+    results: &[(f64, &PointResult)],
+    unit: f64,
+) -> [Series; 2] {
+    let mut measured = Series::new(
+        format!("{name}: measured"),
+        results
+            .iter()
+            .map(|(x, p)| (*x, p.makespan_ms() / 1000.0 / unit))
+            .collect(),
+        Style::Measured,
+        color,
+    );
+    measured.ranges = results
+        .iter()
+        .map(|(x, p)| {
+            let (low, high) = p.range_ms();
+            (*x, low / 1000.0 / unit, high / 1000.0 / unit)
+        })
+        .collect();
+    let textbook = Series::new(
+        format!("{name}: {bound_label}"),
+        results
+            .iter()
+            .filter_map(|(x, p)| Some((*x, p.textbook_secs()? / unit)))
+            .collect(),
+        Style::Textbook,
+        color,
+    );
+    [measured, textbook]
+}
+
 /// Time against peers: each distribution's median (with its repeats'
 /// range), its textbook bound (dashed) and the bound of our caps (dotted).
 pub fn scaling(
@@ -554,31 +591,11 @@ pub fn scaling(
         if results.is_empty() {
             continue;
         }
-        let mut measured = Series::new(
-            format!("{name}: measured"),
-            results
-                .iter()
-                .map(|(x, p)| (*x, p.makespan_ms() / 1000.0))
-                .collect(),
-            Style::Measured,
+        series.extend(measured_and_textbook(
+            (name, "textbook bound"),
             color,
-        );
-        measured.ranges = results
-            .iter()
-            .map(|(x, p)| {
-                let (low, high) = p.range_ms();
-                (*x, low / 1000.0, high / 1000.0)
-            })
-            .collect();
-        series.push(measured);
-        series.push(Series::new(
-            format!("{name}: textbook bound"),
-            results
-                .iter()
-                .filter_map(|(x, p)| Some((*x, p.textbook_secs()?)))
-                .collect(),
-            Style::Textbook,
-            color,
+            &results,
+            1.0,
         ));
         series.push(Series::new(
             format!("{name}: bound of our caps"),
@@ -631,35 +648,14 @@ pub fn textbook(
             .iter()
             .filter_map(|s| Some(((s.peers - 1) as f64, pick(s)?)))
             .collect();
-        if results.is_empty() {
-            continue;
+        if !results.is_empty() {
+            series.extend(measured_and_textbook(
+                (name, "textbook"),
+                color,
+                &results,
+                unit,
+            ));
         }
-        let mut measured = Series::new(
-            format!("{name}: measured"),
-            results
-                .iter()
-                .map(|(x, p)| (*x, p.makespan_ms() / 1000.0 / unit))
-                .collect(),
-            Style::Measured,
-            color,
-        );
-        measured.ranges = results
-            .iter()
-            .map(|(x, p)| {
-                let (low, high) = p.range_ms();
-                (*x, low / 1000.0 / unit, high / 1000.0 / unit)
-            })
-            .collect();
-        series.push(measured);
-        series.push(Series::new(
-            format!("{name}: textbook"),
-            results
-                .iter()
-                .filter_map(|(x, p)| Some((*x, p.textbook_secs()? / unit)))
-                .collect(),
-            Style::Textbook,
-            color,
-        ));
     }
     let chart = Chart {
         title,

@@ -43,6 +43,13 @@ fn opt_secs(secs: Option<f64>) -> String {
     secs.map_or("-".into(), |s| format!("{s:.2}"))
 }
 
+/// A point's median time and its repeats' range, in seconds:
+/// `0.45 (0.43-0.47)`.
+fn median_and_range(p: &PointResult) -> String {
+    let (low, high) = p.range_ms();
+    format!("{} ({}-{})", secs(p.makespan_ms()), secs(low), secs(high))
+}
+
 fn percent(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
 }
@@ -587,12 +594,9 @@ fn sweep_section(md: &mut String, study: &Study<'_>) {
     );
     let cell = |p: Option<&PointResult>| {
         p.map_or("- | - | -".to_owned(), |p| {
-            let (low, high) = p.range_ms();
             format!(
-                "{} ({}-{}) | {} | {}",
-                secs(p.makespan_ms()),
-                secs(low),
-                secs(high),
+                "{} | {} | {}",
+                median_and_range(p),
                 opt_secs(p.textbook_secs()),
                 opt_secs(p.bound_secs())
             )
@@ -656,12 +660,9 @@ fn textbook_section(md: &mut String, study: &Study<'_>) {
     let ratio = |p: &PointResult| Some(p.makespan_ms() / 1000.0 / p.textbook_secs()?);
     let cell = |p: Option<&PointResult>| {
         p.map_or("- | - | -".to_owned(), |p| {
-            let (low, high) = p.range_ms();
             format!(
-                "{} ({}-{}) | {} | {}",
-                secs(p.makespan_ms()),
-                secs(low),
-                secs(high),
+                "{} | {} | {}",
+                median_and_range(p),
                 opt_secs(p.textbook_secs()),
                 ratio(p).map_or("-".to_owned(), |r| format!("{r:.2}"))
             )
